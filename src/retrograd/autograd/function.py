@@ -1,0 +1,254 @@
+"""The base class of every primitive operation, and protection of saved arrays.
+
+A primitive subclasses :class:`Function` and declares, side by side,
+
+* ``forward(self, *arrays, **params) -> ndarray`` - computes the output from NumPy arrays and
+  keeps what the gradient needs: arrays the *user can reach* (inputs, the output) through
+  ``self.save(...)`` so that they are protected against in-place modification; anything the
+  op derives itself as a plain attribute;
+* ``backward(self, grad) -> ndarray | tuple`` - the vector-Jacobian product: given
+  ``grad = dC/d(out)`` it returns ``dC/d(input)`` for each positional input, in order, or
+  ``None`` where ``self.needs[i]`` is False (that input needs no gradient).
+
+``Op.apply(*inputs, **params)`` runs the forward pass and, when grad mode is on and some input
+requires a gradient, records a graph node. Inputs that are not Tensors (Python numbers, NumPy
+arrays) are constants: they pass to ``forward`` unchanged, so NumPy's promotion rules apply
+(a Python float never turns a float32 tensor into float64).
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import numpy as np
+
+from .grad_mode import STATE
+
+# Protection of saved arrays, in two rules that together cover every array a user can reach:
+#
+# R1. The output array of a recorded op is made read-only when it is created, and writeable
+#     again when its producer's backward has run. Every node that could have saved it is a
+#     consumer of it, and consumers run before their producer (topological order).
+# R2. A leaf tensor used by a recorded op (a parameter, an input batch) is read-only while
+#     any live node uses it: _LEAF_USES counts those nodes per leaf.
+#
+# A node dropped without backward undoes both in __del__. Arrays that were read-only before
+# we touched them are never made writeable.
+#
+# Per leaf the counts live in Tensor slots: _uses (live nodes using it) and _used_by (the op
+# that made it read-only, or "" if it already was read-only).
+
+
+def _use_leaf(t: Any, op: str) -> None:
+    arr = t.data
+    if arr.flags.writeable:
+        arr.setflags(write=False)
+        t._used_by = op
+    else:
+        t._used_by = ""
+    t._uses = 1
+
+
+def _unuse_leaves(leaves: list) -> None:
+    for t in leaves:
+        u = t._uses - 1
+        t._uses = u
+        if u == 0 and t._used_by:
+            _make_writeable(t.data)
+
+
+def _make_writeable(arr: np.ndarray) -> None:
+    try:
+        arr.setflags(write=True)
+    except ValueError:
+        pass  # a view of a protected base, or an array that was never ours to change
+
+
+def saved_by(t: Any) -> str | None:
+    """Name of an op whose pending backward needs tensor ``t``'s array, if any."""
+    if t._node is None and t._uses > 0:
+        return t._used_by or None
+    if t._node is not None and t._node._out is not None:
+        return t._node.name
+    return None
+
+
+def check_writeable(t: Any, what: str) -> None:
+    """Raise a RuntimeError naming the op if tensor ``t``'s array may not be modified."""
+    arr = t.data
+    if arr.flags.writeable:
+        return
+    op = saved_by(t)
+    if op is None:
+        raise RuntimeError(f"{what}: the tensor's array is read-only and cannot be modified in "
+                           "place")
+    raise RuntimeError(
+        f"{what}: this tensor (shape {arr.shape}) is needed by {op} for a backward pass that "
+        "has not run yet, so modifying it in place would make that gradient wrong. Call "
+        "backward() first (or drop the graph), or use an out-of-place operation "
+        "(x = x + 1) or x.detach().clone()."
+    )
+
+
+_new = object.__new__
+_TRUE1 = (True,)
+_SEQ = 0
+
+_FREED_MSG = (
+    "Trying to backward through the graph a second time (or through a part of it that an "
+    "earlier backward already freed). Pass retain_graph=True to the first backward() if you "
+    "need to call it again, or recompute the forward pass."
+)
+
+
+class Function:
+    """Base class of primitive ops; see the module docstring for the contract."""
+
+    __slots__ = ("inputs", "needs", "saved", "seq", "_out", "_leaves", "__weakref__",
+                 "__dict__")
+    hooks: list | None = None  # gradient hooks of the output tensor (rarely set)
+    where: str | None = None   # creation stack, recorded under detect_anomaly
+
+    # -- the two halves every op defines ------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad: np.ndarray) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def save(self, *arrays: Any) -> None:
+        """Keep arrays for backward; they are released right after it."""
+        self.saved = arrays
+
+    # -- recording ----------------------------------------------------------------------
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        """Run ``forward`` on the inputs' arrays; record a node if a gradient is needed."""
+        global _SEQ
+        fn = _new(cls)
+        # Unrolled for one and two inputs: this is the hottest path of the library.
+        n = len(args)
+        if n == 1:
+            a = args[0]
+            record = STATE.enabled and a._requires_grad
+            out = fn.forward(a.data, **kwargs)
+            if record:
+                fn.needs = _TRUE1
+        elif n == 2:
+            a, b = args
+            if isinstance(a, Tensor):
+                ga = a._requires_grad
+                a = a.data
+            else:
+                ga = False
+            if isinstance(b, Tensor):
+                gb = b._requires_grad
+                b = b.data
+            else:
+                gb = False
+            record = (ga or gb) and STATE.enabled
+            out = fn.forward(a, b, **kwargs)
+            if record:
+                fn.needs = (ga, gb)
+        else:
+            needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
+            record = STATE.enabled and True in needs
+            out = fn.forward(*[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
+            if record:
+                fn.needs = needs
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)  # ufuncs on 0-d arrays return NumPy scalars
+        t = _new(Tensor)
+        t.data = out
+        t.grad = None
+        t._hooks = None
+        if not record:
+            t._requires_grad = False
+            t._node = None
+            t._uses = 0
+            fn._out = fn._leaves = None  # so that __del__ finds nothing to undo
+            return t
+        fn.inputs = args
+        _SEQ += 1
+        fn.seq = -_SEQ  # newest first: decreasing creation order is a topological order
+        # R1: a fresh output is always writeable; a view of a read-only array stays read-only
+        # when release() tries to restore it, which is what we want.
+        out.setflags(write=False)
+        fn._out = out
+        leaves = None  # R2
+        for a in args:
+            if isinstance(a, Tensor) and a._node is None:
+                if a._uses:
+                    a._uses += 1
+                else:
+                    _use_leaf(a, cls.__name__)
+                if leaves is None:
+                    leaves = [a]
+                else:
+                    leaves.append(a)
+        fn._leaves = leaves
+        if STATE.anomaly:
+            _anomaly_forward(fn, out)
+        t._requires_grad = True
+        t._node = fn
+        return t
+
+    def release(self) -> None:
+        """Free what the node saved (after its backward ran, unless the graph is retained)."""
+        self.saved = None
+        self.inputs = None
+        out = self._out
+        if out is not None:
+            self._out = None
+            try:
+                out.setflags(write=True)
+            except ValueError:
+                pass  # see R1
+        if self._leaves is not None:
+            _unuse_leaves(self._leaves)
+            self._leaves = None
+
+    def __del__(self) -> None:
+        # A graph dropped without backward gives its arrays back their writeability.
+        try:
+            if self._leaves is not None:
+                _unuse_leaves(self._leaves)
+            if self._out is not None:
+                _make_writeable(self._out)
+        except Exception:  # noqa: BLE001 - interpreter shutdown, or a node never recorded
+            pass
+
+    # -- introspection (used by explain and error messages) -----------------------------
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def next_functions(self) -> tuple:
+        """The nodes (or leaf tensors) feeding this node, in input order."""
+        if self.inputs is None:
+            return ()
+        return tuple(
+            (a._node if a._node is not None else a) if isinstance(a, Tensor) else None
+            for a in self.inputs
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+def _anomaly_forward(fn: Function, out: np.ndarray) -> None:
+    fn.where = "".join(traceback.format_stack(limit=12)[:-3])
+    if out.dtype.kind in "fc" and not np.all(np.isfinite(out)):
+        from .anomaly import AnomalyError
+
+        shapes = [getattr(a, "shape", type(a).__name__) for a in fn.inputs]
+        raise AnomalyError(
+            f"{type(fn).__name__} produced non-finite values in its forward output "
+            f"(output shape {out.shape}, input shapes {shapes}). The op was created at:\n"
+            f"{fn.where}"
+        )
+
+
+from ..tensor import Tensor  # noqa: E402  (circular: Tensor's methods call ops)

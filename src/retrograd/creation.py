@@ -1,0 +1,142 @@
+"""Functions that create tensors, with PyTorch's names and defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import dtypes as _dt
+from . import random as _random
+from .ops import shape_arg
+from .tensor import Tensor, _check_float_for_grad
+
+
+def _finish(arr: np.ndarray, requires_grad: bool, op: str) -> Tensor:
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        _check_float_for_grad(arr.dtype, op)
+        t._requires_grad = True
+    return t
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    return _dt.get_default_dtype() if dtype is None else _dt.as_dtype(dtype)
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor holding a copy of ``data``.
+
+    Python floats become ``rg.float32`` unless ``dtype`` says otherwise (``rg.float64``
+    keeps every bit); Python ints ``rg.int64``; a NumPy array keeps its dtype.
+    """
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def from_numpy(arr: np.ndarray) -> Tensor:
+    """A tensor sharing ``arr``'s memory (no copy)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(arr).__name__}")
+    return Tensor._wrap(arr)
+
+
+def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+    """``data`` itself if it is already a Tensor of ``dtype``, else a new tensor."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == _dt.as_dtype(dtype)):
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == _dt.as_dtype(dtype)):
+        return Tensor._wrap(data)
+    return Tensor(data, dtype=dtype)
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros; ``zeros(2, 3)`` and ``zeros((2, 3))`` are the same."""
+    return _finish(np.zeros(shape_arg(shape, "zeros"), _float_dtype(dtype)), requires_grad,
+                   "zeros")
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
+    return _finish(np.ones(shape_arg(shape, "ones"), _float_dtype(dtype)), requires_grad, "ones")
+
+
+def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor (values are whatever the memory held)."""
+    return _finish(np.empty(shape_arg(shape, "empty"), _float_dtype(dtype)), requires_grad,
+                   "empty")
+
+
+def full(shape: Any, value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor filled with ``value`` (its dtype follows ``value`` unless given)."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    if dtype is None:
+        dtype = _dt.get_default_dtype() if isinstance(value, float) else np.asarray(value).dtype
+    return _finish(np.full(shape_arg((shape,), "full"), value, _dt.as_dtype(dtype)),
+                   requires_grad, "full")
+
+
+def zeros_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    a = t.data if isinstance(t, Tensor) else np.asarray(t)
+    return _finish(np.zeros(a.shape, a.dtype if dtype is None else _dt.as_dtype(dtype)),
+                   requires_grad, "zeros_like")
+
+
+def ones_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    a = t.data if isinstance(t, Tensor) else np.asarray(t)
+    return _finish(np.ones(a.shape, a.dtype if dtype is None else _dt.as_dtype(dtype)),
+                   requires_grad, "ones_like")
+
+
+def full_like(t: Any, value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    a = t.data if isinstance(t, Tensor) else np.asarray(t)
+    return _finish(np.full(a.shape, value, a.dtype if dtype is None else _dt.as_dtype(dtype)),
+                   requires_grad, "full_like")
+
+
+def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive); integers give int64, as PyTorch."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be non-zero")
+    if dtype is None:
+        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = _dt.int64 if ints else _dt.get_default_dtype()
+    return _finish(np.arange(start, end, step, dtype=_dt.as_dtype(dtype)), requires_grad,
+                   "arange")
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    return _finish(np.linspace(start, end, steps, dtype=_float_dtype(dtype)), requires_grad,
+                   "linspace")
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad, "eye")
+
+
+def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from the library's seeded generator."""
+    arr = _random.generator().standard_normal(shape_arg(shape, "randn"))
+    return _finish(arr.astype(_float_dtype(dtype), copy=False), requires_grad, "randn")
+
+
+def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from the library's seeded generator."""
+    arr = _random.generator().random(shape_arg(shape, "rand"))
+    return _finish(arr.astype(_float_dtype(dtype), copy=False), requires_grad, "rand")
+
+
+def randint(low: int, high: int, size: Any, dtype: Any = None) -> Tensor:
+    """Integers in [low, high) from the library's seeded generator."""
+    size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+    arr = _random.generator().integers(low, high, size=size)
+    return Tensor._wrap(arr.astype(_dt.int64 if dtype is None else _dt.as_dtype(dtype)))
+
+
+def randperm(n: int) -> Tensor:
+    return Tensor._wrap(_random.generator().permutation(n).astype(np.int64))

@@ -1,0 +1,8 @@
+"""Neural-network building blocks with PyTorch's names: ``Module``, layers, losses, init."""
+
+from . import functional, init
+from .layers.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .layers.container import ModuleList, Sequential
+from .layers.linear import Flatten, Identity, Linear
+from .module import Module
+from .parameter import Parameter

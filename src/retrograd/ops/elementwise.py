@@ -1,0 +1,289 @@
+"""Elementwise arithmetic: forward and VJP of each op side by side.
+
+Binary ops broadcast as NumPy does; their VJPs undo the broadcast with :func:`sum_to`.
+Non-Tensor operands are constants (``needs[i]`` is False) and get no gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd.function import Function
+from ..autograd.numerics import quiet, safe_div
+from ._shapes import broadcast_error, sum_to
+
+
+def _binary(ufunc: Any, op: str, x: Any, y: Any) -> np.ndarray:
+    try:
+        return ufunc(x, y)
+    except ValueError:
+        raise broadcast_error(op, np.shape(x), np.shape(y)) from None
+
+
+class Add(Function):
+    """out = x + y."""
+
+    def forward(self, x, y):
+        return _binary(np.add, "add", x, y)
+
+    def backward(self, grad):
+        # d(x+y)/dx = d(x+y)/dy = 1: add distributes the gradient unchanged to both inputs
+        n = self.needs
+        return (sum_to(grad, self.inputs[0].data.shape) if n[0] else None,
+                sum_to(grad, self.inputs[1].data.shape) if n[1] else None)
+
+
+class Sub(Function):
+    """out = x - y."""
+
+    def forward(self, x, y):
+        return _binary(np.subtract, "sub", x, y)
+
+    def backward(self, grad):
+        n = self.needs
+        return (sum_to(grad, self.inputs[0].data.shape) if n[0] else None,
+                sum_to(-grad, self.inputs[1].data.shape) if n[1] else None)
+
+
+class Mul(Function):
+    """out = x * y."""
+
+    def forward(self, x, y):
+        self.save(x, y)
+        return _binary(np.multiply, "mul", x, y)
+
+    def backward(self, grad):
+        # dz/dx = y, dz/dy = x: multiply swaps its inputs
+        x, y = self.saved
+        n = self.needs
+        gx = gy = None
+        if n[0]:
+            gx = grad * y
+            if gx.shape != x.shape:
+                gx = sum_to(gx, x.shape)
+        if n[1]:
+            gy = grad * x
+            if gy.shape != y.shape:
+                gy = sum_to(gy, y.shape)
+        return gx, gy
+
+
+class Div(Function):
+    """out = x / y (true division; integer inputs give the default float dtype)."""
+
+    def forward(self, x, y):
+        self.save(x, y)
+        with quiet:  # x/0 is +-inf or NaN, as IEEE and PyTorch say, without a warning
+            out = _binary(np.true_divide, "div", x, y)
+        if out.dtype == np.float64 and not _any_float64(x, y):
+            from ..dtypes import get_default_dtype
+
+            out = out.astype(get_default_dtype())  # int / int -> float32, as PyTorch
+        return out
+
+    def backward(self, grad):
+        # d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2; exactly 0 where grad is 0 (masked branches)
+        x, y = self.saved
+        n = self.needs
+        gx = gy = None
+        if n[0]:
+            gx = sum_to(safe_div(grad, y), x.shape)
+        if n[1]:
+            with quiet:
+                gy = sum_to(-safe_div(grad * x, y * y), y.shape)
+        return gx, gy
+
+
+def _any_float64(*xs: Any) -> bool:
+    for x in xs:
+        if isinstance(x, float) or (isinstance(x, np.ndarray) and x.dtype == np.float64):
+            return True
+    return False
+
+
+class Neg(Function):
+    """out = -x."""
+
+    def forward(self, x):
+        return np.negative(x)
+
+    def backward(self, grad):
+        return -grad
+
+
+class Pow(Function):
+    """out = x ** y (either may be a constant)."""
+
+    def forward(self, x, y):
+        self.save(x, y)
+        with quiet:
+            out = _binary(np.power, "pow", x, y)
+        self.out = out
+        return out
+
+    def backward(self, grad):
+        x, y = self.saved
+        n = self.needs
+        gx = gy = None
+        with quiet:
+            if n[0]:
+                # d(x^y)/dx = y x^(y-1); x^1 and x^2 are common enough to skip the power
+                if isinstance(y, (int, float)) and y == 2:
+                    local = 2 * x
+                elif isinstance(y, (int, float)) and y == 1:
+                    local = np.ones_like(x)
+                else:
+                    local = y * np.power(x, y - 1)
+                gx = grad * local
+                if not np.all(np.isfinite(gx)):
+                    np.copyto(gx, 0, where=(grad == 0))
+                gx = sum_to(gx, x.shape)
+            if n[1]:
+                # d(x^y)/dy = x^y log x, taken as 0 where x^y is 0 (x = 0, y > 0)
+                local = self.out * np.log(np.where(self.out == 0, 1, x))
+                gy = grad * local
+                if not np.all(np.isfinite(gy)):
+                    np.copyto(gy, 0, where=(grad == 0))
+                gy = sum_to(gy, y.shape)
+        return gx, gy
+
+
+class Abs(Function):
+    """out = |x|; the gradient at 0 is 0 (sign(0) = 0, as PyTorch)."""
+
+    def forward(self, x):
+        self.save(x)
+        return np.abs(x)
+
+    def backward(self, grad):
+        return grad * np.sign(self.saved[0])
+
+
+class Exp(Function):
+    """out = e^x."""
+
+    def forward(self, x):
+        with quiet:  # overflow to inf / underflow to 0 are the right answers, not warnings
+            out = np.exp(x)
+        self.save(out)
+        return out
+
+    def backward(self, grad):
+        return grad * self.saved[0]  # d(e^x)/dx = e^x
+
+
+class Log(Function):
+    """out = ln x (log 0 = -inf, log of a negative = NaN, without warnings)."""
+
+    def forward(self, x):
+        self.save(x)
+        with quiet:
+            return np.log(x)
+
+    def backward(self, grad):
+        return safe_div(grad, self.saved[0])  # d(ln x)/dx = 1/x
+
+
+class Sqrt(Function):
+    """out = sqrt(x)."""
+
+    def forward(self, x):
+        with quiet:
+            out = np.sqrt(x)
+        self.save(out)
+        return out
+
+    def backward(self, grad):
+        return safe_div(grad, 2 * self.saved[0])  # d(sqrt x)/dx = 1 / (2 sqrt x)
+
+
+class Maximum(Function):
+    """out = max(x, y) elementwise; at a tie each side gets half the gradient (as PyTorch)."""
+
+    def forward(self, x, y):
+        self.save(x, y)
+        return _binary(np.maximum, "maximum", x, y)
+
+    def backward(self, grad):
+        x, y = self.saved
+        return _route(grad, x, y, np.greater, self.needs)
+
+
+class Minimum(Function):
+    """out = min(x, y) elementwise; at a tie each side gets half the gradient."""
+
+    def forward(self, x, y):
+        self.save(x, y)
+        return _binary(np.minimum, "minimum", x, y)
+
+    def backward(self, grad):
+        x, y = self.saved
+        return _route(grad, x, y, np.less, self.needs)
+
+
+def _route(grad: np.ndarray, x: Any, y: Any, wins: Any, needs: list) -> tuple:
+    # max/min routes the gradient to the winning input; a tie splits it evenly
+    share = wins(x, y) + 0.5 * np.equal(x, y)
+    gx = sum_to(grad * share, np.shape(x)) if needs[0] else None
+    gy = sum_to(grad * (1.0 - share), np.shape(y)) if needs[1] else None
+    return gx, gy
+
+
+class Where(Function):
+    """out = a where cond else b (``cond`` is a constant boolean array)."""
+
+    def forward(self, cond, a, b):
+        self.cond = cond
+        try:
+            return np.where(cond, a, b)
+        except ValueError:
+            raise broadcast_error("where", np.shape(cond), np.shape(a), np.shape(b)) from None
+
+    def backward(self, grad):
+        n = self.needs
+        zero = np.zeros((), dtype=grad.dtype)
+        ga = sum_to(np.where(self.cond, grad, zero), self.inputs[1].data.shape) if n[1] else None
+        gb = sum_to(np.where(self.cond, zero, grad), self.inputs[2].data.shape) if n[2] else None
+        return None, ga, gb
+
+
+class Clip(Function):
+    """out = min(max(x, lo), hi); the gradient passes where lo <= x <= hi (as PyTorch)."""
+
+    def forward(self, x, lo=None, hi=None):
+        if lo is None and hi is None:
+            raise ValueError("clip: at least one of lo and hi must be given")
+        self.save(x)
+        self.lo, self.hi = lo, hi
+        return np.clip(x, lo, hi)
+
+    def backward(self, grad):
+        x = self.saved[0]
+        keep = np.ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            keep &= x >= self.lo
+        if self.hi is not None:
+            keep &= x <= self.hi
+        return grad * keep
+
+
+class Cast(Function):
+    """out = x converted to ``dtype``; the gradient is converted back."""
+
+    def forward(self, x, dtype):
+        return x.astype(dtype)
+
+    def backward(self, grad):
+        return grad.astype(self.inputs[0].data.dtype)
+
+
+class Clone(Function):
+    """out = a copy of x that stays in the graph."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, grad):
+        return grad

@@ -1,0 +1,117 @@
+"""Indexing: ``t[idx]`` and ``t[idx] = v``.
+
+Any NumPy index works: ints, slices, ``None``, ``...``, integer arrays or Tensors, boolean
+masks (``t[t > 0]``). The VJP scatters the gradient back; with integer arrays the same
+element may be picked several times, and then its gradients add up (``np.add.at``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd.function import Function, check_writeable
+from ..autograd.grad_mode import STATE
+from ._shapes import sum_to
+
+
+def _convert_index(index: Any) -> tuple[Any, bool]:
+    """Tensors/lists inside an index become arrays; also say whether it is 'advanced'."""
+    from ..tensor import Tensor
+
+    items = index if isinstance(index, tuple) else (index,)
+    out = []
+    advanced = False
+    for it in items:
+        if isinstance(it, Tensor):
+            it = it.data
+        elif isinstance(it, list):
+            it = np.asarray(it)
+        if isinstance(it, np.ndarray):
+            if it.dtype.kind not in "iub":
+                raise IndexError(
+                    f"getitem: index arrays must be integer or boolean, got {it.dtype}")
+            advanced = True
+        elif isinstance(it, float):
+            raise IndexError(f"getitem: float index {it!r}; indices must be integers")
+        out.append(it)
+    return (tuple(out) if isinstance(index, tuple) else out[0]), advanced
+
+
+def _index_error(x: np.ndarray, index: Any, exc: Exception) -> IndexError:
+    return IndexError(f"getitem: index {index!r} is invalid for a tensor of shape {x.shape} "
+                      f"({exc})")
+
+
+class GetItem(Function):
+    """out = x[index]."""
+
+    def forward(self, x, index):
+        idx, self.advanced = _convert_index(index)
+        self.index = idx
+        try:
+            return x[idx]
+        except (IndexError, ValueError, TypeError) as exc:
+            raise _index_error(x, index, exc) from None
+
+    def backward(self, grad):
+        x = self.inputs[0].data
+        gx = np.zeros(x.shape, dtype=grad.dtype)
+        if self.advanced:
+            np.add.at(gx, self.index, grad)  # repeated indices accumulate
+        else:
+            gx[self.index] = grad  # basic indexing never repeats an element
+        return gx
+
+
+class SetItem(Function):
+    """out = a copy of x with x[index] = value (the functional form of ``t[index] = v``)."""
+
+    def forward(self, x, value, index):
+        idx, _ = _convert_index(index)
+        self.index = idx
+        out = x.copy()
+        try:
+            out[idx] = value
+        except (IndexError, ValueError, TypeError) as exc:
+            raise IndexError(f"setitem: cannot assign a value of shape {np.shape(value)} to "
+                             f"index {index!r} of a tensor of shape {x.shape} ({exc})") from None
+        return out
+
+    def backward(self, grad):
+        n = self.needs
+        gx = gv = None
+        if n[0]:
+            gx = grad.copy()
+            gx[self.index] = 0  # overwritten elements do not depend on x
+        if n[1]:
+            gv = sum_to(grad[self.index], np.shape(self.inputs[1].data))
+        return gx, gv
+
+
+def setitem(t: Any, index: Any, value: Any) -> None:
+    """``t[index] = value``: in place outside the graph; recorded functionally inside it."""
+    from ..tensor import Tensor
+
+    v_grad = isinstance(value, Tensor) and value._requires_grad
+    if STATE.enabled and (t._requires_grad or v_grad):
+        if t._node is None and t._requires_grad:
+            raise RuntimeError(
+                "setitem: a leaf tensor that requires grad cannot be modified in place while "
+                "gradients are recorded; use `with rg.no_grad():` or build a new tensor"
+            )
+        # Replace t's value by a new node whose input is t's previous state.
+        before = Tensor._wrap(t.data, t._requires_grad)
+        before._node = t._node
+        new = SetItem.apply(before, value, index=index)
+        t.data, t._node, t._requires_grad = new.data, new._node, True
+        return
+    check_writeable(t, "setitem")
+    idx, _ = _convert_index(index)
+    v = value.data if isinstance(value, Tensor) else value
+    try:
+        t.data[idx] = v
+    except (IndexError, ValueError, TypeError) as exc:
+        raise IndexError(f"setitem: cannot assign a value of shape {np.shape(v)} to index "
+                         f"{index!r} of a tensor of shape {t.data.shape} ({exc})") from None

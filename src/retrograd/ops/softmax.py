@@ -1,0 +1,81 @@
+"""Softmax, log-softmax and log-sum-exp, shifted by the maximum so no exponential overflows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.function import Function
+from ..autograd.numerics import quiet
+from ._shapes import norm_axis
+
+
+def _shifted(x: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)  # a row of -inf (or inf) must not give inf - inf
+    return x - m, m
+
+
+def _one_axis(x: np.ndarray, axis: int, op: str) -> int:
+    if x.ndim == 0:
+        raise ValueError(f"{op}: needs at least one dimension, got a 0-d tensor")
+    return norm_axis(axis, x.ndim, op)[0]
+
+
+class Softmax(Function):
+    """out_i = e^{x_i} / sum_j e^{x_j} along ``axis``."""
+
+    def forward(self, x, axis=-1):
+        self.axis = _one_axis(x, axis, "softmax")
+        with quiet:
+            z, _ = _shifted(x, self.axis)
+            e = np.exp(z)
+            out = e / e.sum(axis=self.axis, keepdims=True)
+        self.save(out)
+        return out
+
+    def backward(self, grad):
+        # J = diag(s) - s s^T, so J^T g = s * (g - <g, s>)
+        s = self.saved[0]
+        return s * (grad - (grad * s).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """out_i = x_i - log sum_j e^{x_j} along ``axis``."""
+
+    def forward(self, x, axis=-1):
+        self.axis = _one_axis(x, axis, "log_softmax")
+        with quiet:
+            z, _ = _shifted(x, self.axis)
+            out = z - np.log(np.exp(z).sum(axis=self.axis, keepdims=True))
+        self.save(out)
+        return out
+
+    def backward(self, grad):
+        # d out_i / d x_j = [i = j] - softmax_j
+        with quiet:
+            return grad - np.exp(self.saved[0]) * grad.sum(axis=self.axis, keepdims=True)
+
+
+class LogSumExp(Function):
+    """out = log sum e^x over ``axis`` (all axes by default)."""
+
+    def forward(self, x, axis=None, keepdims=False):
+        axes = norm_axis(axis, x.ndim, "logsumexp")
+        self.axes, self.keepdims = axes, keepdims
+        with quiet:
+            z, m = _shifted(x, axes)
+            out = np.log(np.exp(z).sum(axis=axes, keepdims=True)) + m
+        self.save(x, out)
+        return out if keepdims else out.reshape(_reduced_shape(x.shape, axes))
+
+    def backward(self, grad):
+        x, out = self.saved  # out kept with keepdims=True
+        g = grad.reshape(out.shape)
+        with quiet:
+            return g * np.exp(x - out)  # d lse / dx = softmax(x)
+
+
+def _reduced_shape(shape: tuple, axes) -> tuple:
+    if axes is None:
+        return ()
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
