@@ -59,6 +59,8 @@ def safe_div(num: np.ndarray, den: Any) -> np.ndarray:
     """
     with quiet:
         out = np.divide(num, den)
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)  # 0-d operands give a NumPy scalar
         if not np.all(np.isfinite(out)):
             np.copyto(out, 0, where=(num == 0))
     return out
