@@ -84,11 +84,15 @@ def check_writeable(t: Any, what: str) -> None:
     if op is None:
         raise RuntimeError(f"{what}: the tensor's array is read-only and cannot be modified in "
                            "place")
+    if t._node is None:
+        who = f"is needed by {op}"
+    else:  # an op's output: its consumers may have saved it (and the producer, e.g. Exp)
+        who = f"(the output of {op}) may be needed by the ops that used it"
     raise RuntimeError(
-        f"{what}: this tensor (shape {arr.shape}) is needed by {op} for a backward pass that "
-        "has not run yet, so modifying it in place would make that gradient wrong. Call "
-        "backward() first (or drop the graph), or use an out-of-place operation "
-        "(x = x + 1) or x.detach().clone()."
+        f"{what}: this tensor (shape {arr.shape}) {who} for a backward pass that has not run "
+        "yet, so modifying it in place would make that gradient wrong. Call backward() first "
+        "(or drop the graph), or use an out-of-place operation (x = x + 1) or "
+        "x.detach().clone()."
     )
 
 
