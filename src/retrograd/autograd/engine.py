@@ -15,6 +15,7 @@ proceeds; each node frees its saved arrays right after its backward, unless
 from __future__ import annotations
 
 from heapq import heappop, heappush
+from sys import getrefcount
 from typing import Any, Callable
 
 import numpy as np
@@ -114,6 +115,7 @@ def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> Non
             break
         node = heappop(heap)[1]
     if leaves:
+        g = in_grads = gi = acc = None  # drop local references (see _sole_view)
         _accumulate_leaves(leaves)
 
 
@@ -126,8 +128,6 @@ def _conform(node: Function, inputs: tuple, a: Any, gi: Any) -> np.ndarray:
 
 
 def _run_hooks(hooks: list, g: np.ndarray) -> np.ndarray:
-    from ..tensor import Tensor
-
     for hook in list(hooks):
         r = hook(Tensor._wrap(g))
         if r is not None:
@@ -141,8 +141,6 @@ def _accumulate_leaves(leaves: dict) -> None:
     A leaf's ``.grad`` must own its memory (optimisers and clipping update it in place), so
     an array that is a view, read-only, or already given to another leaf is copied.
     """
-    from ..tensor import Tensor
-
     given: set[int] = set()
     observers = OBSERVERS
     for t, g in leaves.items():
@@ -151,18 +149,29 @@ def _accumulate_leaves(leaves: dict) -> None:
         if observers:
             for obs in observers:
                 obs(t, g, None)
-        if t.grad is None:
-            if (type(g) is not np.ndarray or g.base is not None or not g.flags.writeable
-                    or id(g) in given):
+        grad = t.grad
+        if grad is None:
+            if (type(g) is not np.ndarray or not g.flags.writeable or id(g) in given
+                    or (g.base is not None and not _sole_view(g))):
                 g = np.array(g, dtype=t.data.dtype, copy=True)
             given.add(id(g))
-            t.grad = Tensor._wrap(g)
+            t.grad = _wrap(g)
         else:
-            acc = t.grad.data
-            if acc.flags.writeable and acc.shape == g.shape:
-                np.add(acc, g, out=acc, casting="unsafe")
+            acc = grad.data
+            if acc.shape == g.shape and acc.dtype == g.dtype and acc.flags.writeable:
+                acc += g
             else:
-                t.grad = Tensor._wrap(np.asarray(acc + g, dtype=t.data.dtype))
+                t.grad = _wrap(np.asarray(acc + g, dtype=t.data.dtype))
+
+
+def _sole_view(g: np.ndarray) -> bool:
+    """True if ``g`` is a C-ordered view covering all of a base array that nothing else
+    references, e.g. the transpose of a fresh matmul result: then ``g`` may become a leaf's
+    ``.grad`` without a copy, since no other array can see (or change) its memory."""
+    base = g.base
+    # references to base: g's own, the local name, getrefcount's argument
+    return (type(base) is np.ndarray and base.base is None and g.flags.c_contiguous
+            and base.nbytes == g.nbytes and getrefcount(base) == 3)
 
 
 def _anomaly_check(node: Function, in_grads: tuple) -> None:
@@ -176,3 +185,8 @@ def _anomaly_check(node: Function, in_grads: tuple) -> None:
                 f"(input shapes {shapes}). The op was created at:\n"
                 f"{node.where or '<unknown: enable detect_anomaly before the forward pass>'}"
             )
+
+
+from ..tensor import Tensor  # noqa: E402  (circular: the tensor module uses this engine)
+
+_wrap = Tensor._wrap

@@ -46,12 +46,28 @@ class MatMul(Function):
             g = g[..., None, :]
         gx = gy = None
         if n[0]:
-            gx = np.matmul(g, np.swapaxes(y2, -1, -2))
-            gx = sum_to(gx, x2.shape).reshape(x.shape)
+            if _transposed(x) and y.ndim == 2 and g.ndim == 2:  # x = W.T: keep W's layout
+                gx = np.matmul(y, g.T).T
+            else:
+                gx = np.matmul(g, y2.swapaxes(-1, -2))
+                gx = sum_to(gx, x2.shape).reshape(x.shape)
         if n[1]:
-            gy = np.matmul(np.swapaxes(x2, -1, -2), g)
-            gy = sum_to(gy, y2.shape).reshape(y.shape)
+            if _transposed(y) and g.ndim == 2 and x.ndim == 2:
+                gy = np.matmul(g.T, x).T  # the usual x @ W.T: dC/dW = g^T x, made directly
+            else:
+                gy = np.matmul(x2.swapaxes(-1, -2), g)
+                gy = sum_to(gy, y2.shape).reshape(y.shape)
         return gx, gy
+
+
+def _transposed(a: np.ndarray) -> bool:
+    """True for a 2-D operand laid out as a transposed matrix (``W.T``).
+
+    Its gradient is made as the transpose of a C-ordered array, so that the transpose's VJP
+    hands ``W`` a C-ordered gradient: copying a (784, 256) gradient out of transposed order
+    costs more than the matmul that made it.
+    """
+    return a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous
 
 
 class Linear(Function):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from math import isfinite
+
 import numpy as np
 
 from ..autograd.function import Function
@@ -10,15 +12,19 @@ from ._shapes import norm_axis
 
 
 def _shifted(x: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)  # a row of -inf (or inf) must not give inf - inf
+    m = x.max(axis=axis, keepdims=True)
+    if not isfinite(m.sum()):  # one cheap test for the rare case (a NaN sum says it too)
+        m = np.where(np.isfinite(m), m, 0)  # a row of -inf (or inf) must not give inf - inf
     return x - m, m
 
 
 def _one_axis(x: np.ndarray, axis: int, op: str) -> int:
-    if x.ndim == 0:
+    n = x.ndim
+    if type(axis) is int and 0 < n and -n <= axis < n:
+        return axis % n  # the common case, without the general checks
+    if n == 0:
         raise ValueError(f"{op}: needs at least one dimension, got a 0-d tensor")
-    return norm_axis(axis, x.ndim, op)[0]
+    return norm_axis(axis, n, op)[0]
 
 
 class Softmax(Function):
@@ -45,8 +51,8 @@ class LogSoftmax(Function):
     def forward(self, x, axis=-1):
         self.axis = _one_axis(x, axis, "log_softmax")
         with quiet:
-            z, _ = _shifted(x, self.axis)
-            out = z - np.log(np.exp(z).sum(axis=self.axis, keepdims=True))
+            out, _ = _shifted(x, self.axis)
+            out -= np.log(np.exp(out).sum(axis=self.axis, keepdims=True))  # out is fresh
         self.save(out)
         return out
 
