@@ -153,7 +153,7 @@ def _accumulate_leaves(leaves: dict) -> None:
         if grad is None:
             if (type(g) is not np.ndarray or not g.flags.writeable or id(g) in given
                     or (g.base is not None and not _sole_view(g))):
-                g = np.array(g, dtype=t.data.dtype, copy=True)
+                g = np.array(g, dtype=t.data.dtype, copy=True, order="C")
             given.add(id(g))
             t.grad = _wrap(g)
         else:
