@@ -236,14 +236,32 @@ def main() -> None:
     print(f"  {'median':<12}{'':>18}{statistics.median(wall_r):7.2f}{'':>18}"
           f"{statistics.median(cpu_r):7.2f}")
 
-    print("\n2. MLP 784-256-128-10 training step from raw ops (median ms per step, wall clock)")
-    print(f"  {'batch':<7}{'retrograd':>11}{'numpy':>9}{'torch':>9}{'rg/numpy':>10}"
-          f"{'rg/torch':>10}  target rg/numpy <= 1.20")
+    print("\n2. MLP 784-256-128-10 training step from raw ops (median ms per step)")
+    mlp_table(n_mlp, repeat)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    # On a shared machine two BLAS threads fight other processes for the cores; one thread
+    # per library gives a steadier comparison of the same work.
+    print("\n   the same with 1 BLAS thread and torch.set_num_threads(1):")
+    with threadpool_limits(1):
+        if torch is not None:
+            torch.set_num_threads(1)
+        mlp_table(n_mlp, repeat)
+        if torch is not None:
+            torch.set_num_threads(2)
+
+
+def mlp_table(number: int, repeat: int) -> None:
+    print(f"  {'batch':<7}{'rg wall':>9}{'numpy':>9}{'torch':>9}{'rg/np':>7}{'rg/torch':>9}"
+          f"{'rg cpu':>9}{'rg/np':>7}{'rg/torch':>9}  target rg/np <= 1.20")
     for batch in (64, 128, 256):
-        t = {k: v[0] for k, v in mlp(batch, n_mlp, repeat).items()}
-        tt = t.get("torch", float("nan"))
-        print(f"  {batch:<7}{t['rg'] * 1e3:11.3f}{t['numpy'] * 1e3:9.3f}{tt * 1e3:9.3f}"
-              f"{t['rg'] / t['numpy']:10.2f}{t['rg'] / tt:10.2f}")
+        t = mlp(batch, number, repeat)
+        nan = (float("nan"), float("nan"))
+        (rw, rc), (nw, nc), (tw, tc) = t["rg"], t["numpy"], t.get("torch", nan)
+        print(f"  {batch:<7}{rw * 1e3:9.3f}{nw * 1e3:9.3f}{tw * 1e3:9.3f}{rw / nw:7.2f}"
+              f"{rw / tw:9.2f}{rc * 1e3:9.3f}{rc / nc:7.2f}{rc / tc:9.2f}")
 
 
 if __name__ == "__main__":

@@ -123,7 +123,8 @@ def _conform(node: Function, inputs: tuple, a: Any, gi: Any) -> np.ndarray:
     """A gradient must match its input's shape (checked) and dtype (converted)."""
     want = a.data
     if np.shape(gi) != want.shape:
-        raise _shape_error(node, inputs.index(a), gi, want)
+        i = next(k for k, t in enumerate(inputs) if t is a)  # identity: == is elementwise
+        raise _shape_error(node, i, gi, want)
     return np.asarray(gi).astype(want.dtype, copy=False)
 
 
