@@ -37,6 +37,14 @@ class MatMul(Function):
         # with 1-D operands seen as a row (x) or a column (y), and batch axes summed back.
         x, y = self.saved
         n = self.needs
+        if x.ndim == 2 and y.ndim == 2:  # the common case: no promotion, no batch axes
+            gx = gy = None
+            if n[0]:
+                # x = W.T (F-ordered): make the gradient in W's layout (see _transposed)
+                gx = (y @ grad.T).T if _transposed(x) else grad @ y.T
+            if n[1]:
+                gy = (grad.T @ x).T if _transposed(y) else x.T @ grad
+            return gx, gy
         x2 = x[None, :] if x.ndim == 1 else x
         y2 = y[:, None] if y.ndim == 1 else y
         g = grad
@@ -67,7 +75,8 @@ def _transposed(a: np.ndarray) -> bool:
     hands ``W`` a C-ordered gradient: copying a (784, 256) gradient out of transposed order
     costs more than the matmul that made it.
     """
-    return a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous
+    flags = a.flags
+    return a.ndim == 2 and flags.f_contiguous and not flags.c_contiguous
 
 
 class Linear(Function):

@@ -67,6 +67,10 @@ class Mean(Function):
 
     def backward(self, grad):
         shape = self.inputs[0].data.shape
+        if self.axes is None and grad.size == 1:  # the usual loss.mean(): fill with g / N
+            out = np.empty(shape, dtype=grad.dtype)
+            out.fill(grad.reshape(()) / _count(shape, None))
+            return out
         g = _expand(grad, shape, self.axes, self.keepdims) / _count(shape, self.axes)
         return _spread(g.astype(grad.dtype, copy=False), shape)
 
