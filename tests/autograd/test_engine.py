@@ -292,3 +292,16 @@ def test_shared_subgraph_freed_by_first_backward():
     a.backward()
     with pytest.raises(RuntimeError, match="retain_graph=True"):
         b.backward()  # b's path reaches the freed Exp node
+
+
+def test_sole_view_detection_used_to_skip_gradient_copies():
+    from retrograd.autograd.engine import _sole_view
+
+    a = np.empty((3, 4))
+    assert not _sole_view(a[:])          # `a` still references the base
+    assert _sole_view(np.empty((3, 4)).T.T[:])  # only the view references its base
+    assert not _sole_view(np.empty((3, 4)).T)   # not C-ordered
+    assert not _sole_view(np.empty(6)[:3])      # covers part of its base
+    kept = np.empty(5)
+    views = [kept[:], kept[:]]
+    assert not any(_sole_view(v) for v in views)
