@@ -14,8 +14,6 @@ import numpy as np
 
 from . import dtypes as _dt
 from .autograd.grad_mode import STATE
-from .autograd.numerics import quiet_off as _quiet_off
-from .autograd.numerics import quiet_on as _quiet_on
 
 _SEEDS: dict = {}  # the implicit gradient 1 of backward(), per (shape, dtype)
 
@@ -290,11 +288,7 @@ class Tensor:
                     f"backward: gradient has shape {g.shape} but the tensor has shape "
                     f"{self.data.shape}"
                 )
-        token = _quiet_on()  # IEEE results (inf, NaN) in gradients are not warnings
-        try:
-            _engine.run_backward(self, g, retain_graph)
-        finally:
-            _quiet_off(token)
+        _engine.run_backward(self, g, retain_graph)
 
     def detach(self) -> "Tensor":
         """A new leaf sharing this tensor's array, cut from the graph."""

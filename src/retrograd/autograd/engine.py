@@ -22,6 +22,7 @@ import numpy as np
 
 from .function import _FREED_MSG, Function, _make_writeable
 from .grad_mode import STATE
+from .numerics import quiet_off, quiet_on
 
 # Observers (the explain layer) get (node, grad_out, grads_in) for each node run, and
 # (tensor, grad, None) for each leaf accumulation. Empty in normal use: one truth test/node.
@@ -40,7 +41,20 @@ def _shape_error(node: Function, i: int, got: Any, want: np.ndarray) -> RuntimeE
 
 
 def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
-    """Accumulate ``d(root)/d(leaf) . grad`` into ``.grad`` of every leaf that requires it."""
+    """Accumulate ``d(root)/d(leaf) . grad`` into ``.grad`` of every leaf that requires it.
+
+    Runs with NumPy's floating-point warnings off: like forward passes (see
+    ``Function.apply``), VJPs follow IEEE (inf, NaN) without warning; ``rg.detect_anomaly``
+    is the tool to find non-finite gradients.
+    """
+    token = quiet_on()
+    try:
+        _run_backward(root, grad, retain_graph)
+    finally:
+        quiet_off(token)
+
+
+def _run_backward(root: Any, grad: np.ndarray, retain_graph: bool) -> None:
     node = root._node
     if node is None:  # backward() on a leaf: its gradient is the seed itself
         _accumulate_leaves({root: grad})

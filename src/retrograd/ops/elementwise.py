@@ -2,6 +2,8 @@
 
 Binary ops broadcast as NumPy does; their VJPs undo the broadcast with :func:`sum_to`.
 Non-Tensor operands are constants (``needs[i]`` is False) and get no gradient.
+Forwards and VJPs run with NumPy's warnings off (``Function.apply`` and the engine see to
+it), so IEEE results such as ``1/0 = inf`` need no ``np.errstate`` here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.function import Function
-from ..autograd.numerics import quiet, safe_div
+from ..autograd.numerics import safe_div
 from ._shapes import broadcast_error, sum_to
 
 
@@ -75,8 +77,7 @@ class Div(Function):
 
     def forward(self, x, y):
         self.save(x, y)
-        with quiet:  # x/0 is +-inf or NaN, as IEEE and PyTorch say, without a warning
-            out = _binary(np.true_divide, "div", x, y)
+        out = _binary(np.true_divide, "div", x, y)
         if out.dtype == np.float64 and not _any_float64(x, y):
             from ..dtypes import get_default_dtype
 
@@ -91,8 +92,7 @@ class Div(Function):
         if n[0]:
             gx = sum_to(safe_div(grad, y), x.shape)
         if n[1]:
-            with quiet:
-                gy = sum_to(-safe_div(grad * x, y * y), y.shape)
+            gy = sum_to(-safe_div(grad * x, y * y), y.shape)
         return gx, gy
 
 
@@ -118,8 +118,7 @@ class Pow(Function):
 
     def forward(self, x, y):
         self.save(x, y)
-        with quiet:
-            out = _binary(np.power, "pow", x, y)
+        out = _binary(np.power, "pow", x, y)
         self.out = out
         return out
 
@@ -127,26 +126,25 @@ class Pow(Function):
         x, y = self.saved
         n = self.needs
         gx = gy = None
-        with quiet:
-            if n[0]:
-                # d(x^y)/dx = y x^(y-1); x^1 and x^2 are common enough to skip the power
-                if isinstance(y, (int, float)) and y == 2:
-                    local = 2 * x
-                elif isinstance(y, (int, float)) and y == 1:
-                    local = np.ones_like(x)
-                else:
-                    local = y * np.power(x, y - 1)
-                gx = np.asarray(grad * local)  # 0-d: a scalar otherwise
-                if not np.all(np.isfinite(gx)):
-                    np.copyto(gx, 0, where=(grad == 0))
-                gx = sum_to(gx, x.shape)
-            if n[1]:
-                # d(x^y)/dy = x^y log x, taken as 0 where x^y is 0 (x = 0, y > 0)
-                local = self.out * np.log(np.where(self.out == 0, 1, x))
-                gy = np.asarray(grad * local)
-                if not np.all(np.isfinite(gy)):
-                    np.copyto(gy, 0, where=(grad == 0))
-                gy = sum_to(gy, y.shape)
+        if n[0]:
+            # d(x^y)/dx = y x^(y-1); x^1 and x^2 are common enough to skip the power
+            if isinstance(y, (int, float)) and y == 2:
+                local = 2 * x
+            elif isinstance(y, (int, float)) and y == 1:
+                local = np.ones_like(x)
+            else:
+                local = y * np.power(x, y - 1)
+            gx = np.asarray(grad * local)  # 0-d: a scalar otherwise
+            if not np.all(np.isfinite(gx)):
+                np.copyto(gx, 0, where=(grad == 0))
+            gx = sum_to(gx, x.shape)
+        if n[1]:
+            # d(x^y)/dy = x^y log x, taken as 0 where x^y is 0 (x = 0, y > 0)
+            local = self.out * np.log(np.where(self.out == 0, 1, x))
+            gy = np.asarray(grad * local)
+            if not np.all(np.isfinite(gy)):
+                np.copyto(gy, 0, where=(grad == 0))
+            gy = sum_to(gy, y.shape)
         return gx, gy
 
 
@@ -165,8 +163,7 @@ class Exp(Function):
     """out = e^x."""
 
     def forward(self, x):
-        with quiet:  # overflow to inf / underflow to 0 are the right answers, not warnings
-            out = np.exp(x)
+        out = np.exp(x)
         self.save(out)
         return out
 
@@ -179,8 +176,7 @@ class Log(Function):
 
     def forward(self, x):
         self.save(x)
-        with quiet:
-            return np.log(x)
+        return np.log(x)
 
     def backward(self, grad):
         return safe_div(grad, self.saved[0])  # d(ln x)/dx = 1/x
@@ -190,8 +186,7 @@ class Sqrt(Function):
     """out = sqrt(x)."""
 
     def forward(self, x):
-        with quiet:
-            out = np.sqrt(x)
+        out = np.sqrt(x)
         self.save(out)
         return out
 

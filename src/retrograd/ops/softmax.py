@@ -7,7 +7,6 @@ from math import isfinite
 import numpy as np
 
 from ..autograd.function import Function
-from ..autograd.numerics import quiet
 from ._shapes import norm_axis
 
 
@@ -32,10 +31,9 @@ class Softmax(Function):
 
     def forward(self, x, axis=-1):
         self.axis = _one_axis(x, axis, "softmax")
-        with quiet:
-            z, _ = _shifted(x, self.axis)
-            e = np.exp(z)
-            out = e / e.sum(axis=self.axis, keepdims=True)
+        z, _ = _shifted(x, self.axis)
+        e = np.exp(z)
+        out = e / e.sum(axis=self.axis, keepdims=True)
         self.save(out)
         return out
 
@@ -50,16 +48,14 @@ class LogSoftmax(Function):
 
     def forward(self, x, axis=-1):
         self.axis = _one_axis(x, axis, "log_softmax")
-        with quiet:
-            out, _ = _shifted(x, self.axis)
-            out -= np.log(np.exp(out).sum(axis=self.axis, keepdims=True))  # out is fresh
+        out, _ = _shifted(x, self.axis)
+        out -= np.log(np.exp(out).sum(axis=self.axis, keepdims=True))  # out is fresh
         self.save(out)
         return out
 
     def backward(self, grad):
         # d out_i / d x_j = [i = j] - softmax_j
-        with quiet:
-            return grad - np.exp(self.saved[0]) * grad.sum(axis=self.axis, keepdims=True)
+        return grad - np.exp(self.saved[0]) * grad.sum(axis=self.axis, keepdims=True)
 
 
 class LogSumExp(Function):
@@ -68,14 +64,13 @@ class LogSumExp(Function):
     def forward(self, x, axis=None, keepdims=False):
         axes = norm_axis(axis, x.ndim, "logsumexp")
         self.axes, self.keepdims = axes, keepdims
-        with quiet:
-            z, m = _shifted(x, axes)
-            e = np.exp(z)
-            s = e.sum(axis=axes, keepdims=True)
-            out = np.log(s) + m
-            # NOTE: keep softmax(x) = e / s for backward; exp(x - out) would lose precision
-            # when out is large (in float32, 1e4 + log 2 keeps only ~3 decimals of log 2)
-            e /= s
+        z, m = _shifted(x, axes)
+        e = np.exp(z)
+        s = e.sum(axis=axes, keepdims=True)
+        out = np.log(s) + m
+        # NOTE: keep softmax(x) = e / s for backward; exp(x - out) would lose precision
+        # when out is large (in float32, 1e4 + log 2 keeps only ~3 decimals of log 2)
+        e /= s
         self.softmax = e
         self.red_shape = out.shape
         return out if keepdims else out.reshape(_reduced_shape(x.shape, axes))
