@@ -24,8 +24,8 @@ class MatMul(Function):
     """out = x @ y with NumPy's rules (1-D operands are promoted and the axis dropped)."""
 
     def forward(self, x, y):
-        x = np.asarray(x)
-        y = np.asarray(y)
+        if type(x) is not np.ndarray or type(y) is not np.ndarray:  # constants: scalars
+            x, y = np.asarray(x), np.asarray(y)
         self.save(x, y)
         try:
             return np.matmul(x, y)
