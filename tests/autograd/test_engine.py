@@ -68,6 +68,16 @@ def test_a_chain_of_100000_ops_does_not_recurse():
     assert y.item() == pytest.approx(2.0)
 
 
+def test_dropping_a_100000_op_graph_without_backward():
+    x = f64([1.0, 2.0])
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    del y  # freeing the chain must not recurse either; and x is writeable again
+    x.data[0] = 5.0
+    assert x.numpy()[0] == 5.0
+
+
 def test_gradients_of_inputs_not_requiring_grad_stay_none():
     x = f64([1.0, 2.0])
     c = f64([3.0, 4.0], requires_grad=False)
