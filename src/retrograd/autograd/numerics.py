@@ -71,10 +71,13 @@ def safe_div(num: np.ndarray, den: Any) -> np.ndarray:
     Used by VJPs such as ``grad / x``: a branch masked out by ``where`` sends a gradient of
     exactly 0, and that must stay 0 rather than become ``0/0 = NaN``.
     """
-    with quiet:
+    token = quiet_on()
+    try:
         out = np.divide(num, den)
         if type(out) is not np.ndarray:
             out = np.asarray(out)  # 0-d operands give a NumPy scalar
-        if not np.all(np.isfinite(out)):
+        if not np.isfinite(out).all():
             np.copyto(out, 0, where=(num == 0))
+    finally:
+        quiet_off(token)
     return out

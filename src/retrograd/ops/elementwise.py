@@ -76,23 +76,27 @@ class Div(Function):
     """out = x / y (true division; integer inputs give the default float dtype)."""
 
     def forward(self, x, y):
-        self.save(x, y)
         out = _binary(np.true_divide, "div", x, y)
         if out.dtype == np.float64 and not _any_float64(x, y):
             from ..dtypes import get_default_dtype
 
             out = out.astype(get_default_dtype())  # int / int -> float32, as PyTorch
+        self.save(y, out)  # x is not needed: -x/y^2 = -out/y
         return out
 
     def backward(self, grad):
-        # d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2; exactly 0 where grad is 0 (masked branches)
-        x, y = self.saved
+        # d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2 = -(1/y) out; exactly 0 where grad is 0
+        # (a branch masked by `where`), even where y = 0
+        y, out = self.saved
         n = self.needs
-        gx = gy = None
-        if n[0]:
-            gx = sum_to(safe_div(grad, y), x.shape)
+        g_over_y = safe_div(grad, y)
+        gx = sum_to(g_over_y, self.inputs[0].data.shape) if n[0] else None
+        gy = None
         if n[1]:
-            gy = sum_to(-safe_div(grad * x, y * y), y.shape)
+            gy = np.negative(g_over_y * out)
+            if not np.isfinite(gy).all():
+                np.copyto(gy, 0, where=(g_over_y == 0))
+            gy = sum_to(gy, np.shape(y))
         return gx, gy
 
 
@@ -135,14 +139,14 @@ class Pow(Function):
             else:
                 local = y * np.power(x, y - 1)
             gx = np.asarray(grad * local)  # 0-d: a scalar otherwise
-            if not np.all(np.isfinite(gx)):
+            if not np.isfinite(gx).all():
                 np.copyto(gx, 0, where=(grad == 0))
             gx = sum_to(gx, x.shape)
         if n[1]:
             # d(x^y)/dy = x^y log x, taken as 0 where x^y is 0 (x = 0, y > 0)
             local = self.out * np.log(np.where(self.out == 0, 1, x))
             gy = np.asarray(grad * local)
-            if not np.all(np.isfinite(gy)):
+            if not np.isfinite(gy).all():
                 np.copyto(gy, 0, where=(grad == 0))
             gy = sum_to(gy, y.shape)
         return gx, gy
