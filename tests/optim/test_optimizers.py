@@ -302,3 +302,15 @@ def test_closure_is_called_and_returned():
     loss = opt.step(closure)
     assert loss.item() == 4.0
     np.testing.assert_allclose(p.data, [1.0])  # 2 - 0.25 * 4
+
+
+def test_state_dict_before_any_step_round_trips():
+    ps, opt = _fresh("RMSprop", {"lr": 0.01, "momentum": 0.5})
+    arrays, meta = optim.flatten_state_dict(opt.state_dict())
+    assert arrays == {} and meta["param_groups"][0]["params"] == [0, 1, 2, 3]
+    ps2, opt2 = _fresh("RMSprop", {"lr": 0.5})
+    opt2.load_state_dict(optim.unflatten_state_dict(arrays, json.loads(json.dumps(meta))))
+    assert opt2.param_groups[0]["lr"] == 0.01 and opt2.param_groups[0]["momentum"] == 0.5
+    _steps(ps, opt, 0, 3)
+    _steps(ps2, opt2, 0, 3)
+    assert all(np.array_equal(p.data, q.data) for p, q in zip(ps, ps2))
