@@ -119,3 +119,25 @@ def test_scheduler_drives_training_lr():
         opt.step()
         s.step()
     np.testing.assert_allclose(p.data, [1 - 0.5 - 0.05 - 0.005], rtol=1e-14)
+
+
+@pytest.mark.parametrize("name,kwargs", [CASES[0], CASES[2]])
+def test_resume_with_last_epoch_matches_torch(torch, name, kwargs):
+    """Rebuilding a scheduler with last_epoch=k (after the optimiser's state, which holds
+    initial_lr, is loaded) behaves as PyTorch's."""
+    opt, topt = _pair(torch)
+    s = getattr(lr_scheduler, name)(opt, **kwargs)
+    ts = getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
+    for _ in range(4):
+        opt.step()
+        topt.step()
+        s.step()
+        ts.step()
+    s = getattr(lr_scheduler, name)(opt, last_epoch=4, **kwargs)
+    ts = getattr(torch.optim.lr_scheduler, name)(topt, last_epoch=4, **kwargs)
+    for _ in range(6):
+        assert s.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-12)
+        opt.step()
+        topt.step()
+        s.step()
+        ts.step()
