@@ -279,3 +279,42 @@ def test_loss_module_weight_is_a_buffer():
     loss = nn.CrossEntropyLoss(weight=[1.0, 2.0])
     assert list(loss.state_dict()) == ["weight"]
     assert list(nn.MSELoss().state_dict()) == []
+
+
+def test_ignore_index_inside_the_class_range(torch):
+    x, y = _data(4)
+    y[2] = 1
+    v, g = _value_and_grad(lambda t: F.cross_entropy(t, y, ignore_index=1), x)
+    tx = torch.tensor(x, requires_grad=True)
+    tv = torch.nn.functional.cross_entropy(tx, torch.from_numpy(y), ignore_index=1)
+    tv.backward()
+    np.testing.assert_allclose(v, tv.item(), rtol=1e-13)
+    np.testing.assert_allclose(g, tx.grad.numpy(), rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_and_regression_losses_equal_their_compositions(reduction):
+    rng = np.random.default_rng(9)
+    p = rng.uniform(0.05, 0.95, size=(5, 3))
+    z = rng.normal(size=(5, 3)) * 3
+    y = rng.uniform(0, 1, size=(5, 3))
+    w = rng.uniform(0.5, 2, size=3)
+    pw = rng.uniform(0.5, 2, size=3)
+
+    def red(t):
+        return {"mean": t.mean(), "sum": t.sum(), "none": t}[reduction]
+
+    pairs = [
+        (lambda t: F.mse_loss(t, y, reduction=reduction), lambda t: red((t - y) ** 2), p),
+        (lambda t: F.binary_cross_entropy(t, y, weight=w, reduction=reduction),
+         lambda t: red(-(y * t.log() + (1 - y) * (1 - t).log()) * w), p),
+        (lambda t: F.binary_cross_entropy_with_logits(t, y, weight=w, pos_weight=pw,
+                                                      reduction=reduction),
+         lambda t: red(-(pw * y * t.sigmoid().log() + (1 - y) * (1 - t.sigmoid()).log()) * w),
+         z),
+    ]
+    for fused, composed, x in pairs:
+        v1, g1 = _value_and_grad(fused, x)
+        v2, g2 = _value_and_grad(composed, x)
+        np.testing.assert_allclose(v1, v2, rtol=1e-12)
+        np.testing.assert_allclose(g1, g2, rtol=1e-10, atol=1e-14)

@@ -279,3 +279,38 @@ def test_step_refuses_a_parameter_a_pending_backward_needs():
         opt.step()
     loss.backward()
     opt.step()  # fine once the graph has run
+
+
+def test_refuses_torch_options_it_does_not_implement(torch):
+    t = torch.zeros(2, requires_grad=True)
+    tsd = torch.optim.Adam([t], maximize=True).state_dict()
+    opt = optim.Adam([rg.nn.Parameter(rg.zeros(2))])
+    with pytest.raises(ValueError, match="maximize"):
+        opt.load_state_dict({"state": {}, "param_groups": tsd["param_groups"]})
+
+
+def test_closure_is_called_and_returned():
+    p = rg.nn.Parameter(rg.tensor([2.0], dtype=rg.float64))
+    opt = optim.SGD([p], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert loss.item() == 4.0
+    np.testing.assert_allclose(p.data, [1.0])  # 2 - 0.25 * 4
+
+
+def test_state_dict_before_any_step_round_trips():
+    ps, opt = _fresh("RMSprop", {"lr": 0.01, "momentum": 0.5})
+    arrays, meta = optim.flatten_state_dict(opt.state_dict())
+    assert arrays == {} and meta["param_groups"][0]["params"] == [0, 1, 2, 3]
+    ps2, opt2 = _fresh("RMSprop", {"lr": 0.5})
+    opt2.load_state_dict(optim.unflatten_state_dict(arrays, json.loads(json.dumps(meta))))
+    assert opt2.param_groups[0]["lr"] == 0.01 and opt2.param_groups[0]["momentum"] == 0.5
+    _steps(ps, opt, 0, 3)
+    _steps(ps2, opt2, 0, 3)
+    assert all(np.array_equal(p.data, q.data) for p, q in zip(ps, ps2))

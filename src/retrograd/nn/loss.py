@@ -48,6 +48,13 @@ class CrossEntropyLoss(_Loss):
     -----
     input ``(N, C)`` (or ``(C,)``, ``(N, C, d1, ...)``), target ``(N,)`` integer labels in
     ``[0, C)``; output a scalar, or ``(N,)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> loss_fn = nn.CrossEntropyLoss()
+    >>> logits = rg.tensor([[2.0, 0.5, -1.0]], requires_grad=True)
+    >>> loss = loss_fn(logits, rg.tensor([0]))
+    >>> loss.backward()          # logits.grad == softmax(logits) - onehot(0): a - y
     """
 
     def __init__(self, weight: Any = None, ignore_index: int = -100,

@@ -43,6 +43,15 @@ class Adam(Optimizer):
         Use the running maximum of ``v`` (Reddi et al., 2018).
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``.
+
+    Examples
+    --------
+    >>> opt = rg.optim.Adam(model.parameters(), lr=1e-3)
+    >>> sched = rg.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    >>> for epoch in range(10):
+    ...     for x, y in loader:
+    ...         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
+    ...     sched.step()
     """
 
     _decoupled = False
