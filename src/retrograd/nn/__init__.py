@@ -6,3 +6,11 @@ from .layers.container import ModuleList, Sequential
 from .layers.linear import Flatten, Identity, Linear
 from .module import Module
 from .parameter import Parameter
+
+# isort: split
+# Convolutional and deep networks (issue #4).
+from .layers.blocks import DenseBlock, Residual
+from .layers.conv import Conv2d
+from .layers.dropout import Dropout
+from .layers.normalization import BatchNorm1d, BatchNorm2d
+from .layers.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

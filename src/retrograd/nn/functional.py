@@ -49,3 +49,13 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 __all__: list[Any] = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax",
                       "log_softmax", "flatten"]
+
+
+# -- convolutional and deep networks (conv branch) ---------------------------------------
+from .layers.conv import conv2d  # noqa: E402
+from .layers.dropout import dropout  # noqa: E402
+from .layers.normalization import batch_norm  # noqa: E402
+from .layers.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: E402
+
+__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
+            "dropout"]
