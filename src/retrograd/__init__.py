@@ -99,4 +99,5 @@ for _name in ("sum", "mean", "max", "min", "argmax", "argmin", "var", "std", "lo
 del _name
 
 from . import nn  # noqa: E402,F401  (after Tensor: nn builds on it)
-from . import explain  # noqa: E402,F401  (the teaching layer; after nn)
+
+__import__(__name__ + ".explain")  # rg.explain, the teaching layer (explain branch; after nn)

@@ -15,9 +15,10 @@ implementation of backpropagation.
 """
 
 from ._format import Block, render
+from .dot import render_graph, to_dot
 from .equations import Check, check_layers
 from .gates import Trace, trace
 from .record import LayerRecord, LayerView, backprop, watch
 
 __all__ = ["Block", "Check", "LayerRecord", "LayerView", "Trace", "backprop", "check_layers",
-           "render", "trace", "watch"]
+           "render", "render_graph", "to_dot", "trace", "watch"]

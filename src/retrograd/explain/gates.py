@@ -85,6 +85,15 @@ class GateLeaf:
     passes: int = 0              # traced backward calls that accumulated into .grad
     pieces: list = field(default_factory=list)
     pass_grad: np.ndarray | None = None
+    grad_after: np.ndarray | None = None   # .grad right after the last traced backward
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        """``.grad`` after the last traced backward (the live one if none was traced)."""
+        if self.grad_after is not None:
+            return self.grad_after
+        g = self.tensor.grad
+        return None if g is None else g.data
 
     @property
     def label(self) -> str:
@@ -154,6 +163,9 @@ class Trace(Renderable):
             _engine.OBSERVERS.remove(observe)
         self.order = order
         self.backward_calls += 1
+        for lf in self.leaves:
+            g = lf.tensor.grad
+            lf.grad_after = None if g is None else np.array(g.data, copy=True)
         if not retain_graph:
             self._fns = []
             self._fn_index = {}
@@ -204,9 +216,8 @@ class Trace(Renderable):
         raise KeyError(f"trace: no node named {name!r}")
 
     def grads(self) -> dict[str, np.ndarray | None]:
-        """Each leaf's current ``.grad`` (array) by name."""
-        return {lf.name: None if lf.tensor.grad is None else lf.tensor.grad.data
-                for lf in self.leaves}
+        """Each leaf's ``.grad`` (array) after the last traced backward, by name."""
+        return {lf.name: lf.grad for lf in self.leaves}
 
     def _ref_label(self, ref: tuple) -> str:
         if ref[0] == "node":
@@ -282,9 +293,9 @@ class Trace(Renderable):
                 continue
             pieces = " + ".join(_short(g, d) for _, g in lf.pieces) if lf.pieces else "-"
             calls = str(lf.passes) + (" (+ earlier untraced)" if lf.grad_before else "")
-            grad = lf.tensor.grad
+            grad = lf.grad
             rows.append([lf.name, _short(lf.value, d), pieces,
-                         _short(grad.data, d) if grad is not None else "None", calls])
+                         _short(grad, d) if grad is not None else "None", calls])
         if rows:
             out.append(Block("h2", "Leaves (their .grad accumulates across backward calls)"))
             out.append(Block("table", headers=["leaf", "value", "this pass: paths summed",
