@@ -85,3 +85,24 @@ def test_module_runs_as_a_program():
                          capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "BP4" in res.stdout
+
+
+def test_through_the_retrograd_command(capsys):
+    from retrograd import cli as main_cli
+
+    code = main_cli.main(["explain", "--layers", "2,3,2", "--samples", "4"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Network 2-3-2" in out
+
+
+def test_checkpoint_of_a_trained_model(capsys, tmp_path):
+    from retrograd import cli as main_cli
+
+    run_dir = tmp_path / "run"
+    assert main_cli.main(["train", "--epochs", "1", "--hidden", "16", "--out", str(run_dir),
+                          "--no-progress"]) == 0
+    capsys.readouterr()
+    code, out, err = _run(["--checkpoint", str(run_dir), "--samples", "8"], capsys)
+    assert code == 0, err
+    assert "Network 64-16-10" in out and "the first 8 sample(s) of digits" in out
+    assert "NO" not in out.split("Checks")[-1]

@@ -15,12 +15,13 @@ implementation of backpropagation.
 """
 
 from ._format import Block, render
+from .compare import Comparison, compare
 from .dot import render_graph, to_dot
 from .equations import Check, check_layers
 from .gates import Trace, trace
 from .health import GradientHealth, gradient_health
 from .record import LayerRecord, LayerView, backprop, watch
 
-__all__ = ["Block", "Check", "GradientHealth", "LayerRecord", "LayerView", "Trace", "backprop",
-           "check_layers", "gradient_health", "render", "render_graph", "to_dot", "trace",
-           "watch"]
+__all__ = ["Block", "Check", "Comparison", "GradientHealth", "LayerRecord", "LayerView", "Trace",
+           "backprop", "check_layers", "compare", "gradient_health", "render", "render_graph",
+           "to_dot", "trace", "watch"]

@@ -70,19 +70,16 @@ def _parse_layers(spec: str) -> list[int]:
 
 
 def _loss_fn(name: str) -> Any:
-    from ..creation import arange
+    from .. import nn
 
     if name == "mse":
-        return lambda out, t: ((out - t) ** 2).mean()
+        return nn.MSELoss()
     if name == "half-sse":
         from .examples import half_squared_error
 
         return half_squared_error
     if name == "ce":
-        def cross_entropy(logits: Any, t: Any) -> Any:
-            n = logits.shape[0]
-            return (logits.logsumexp(axis=1) - logits[arange(n), t.data.astype(np.int64)]).mean()
-        return cross_entropy
+        return nn.CrossEntropyLoss()
     raise CliError(f"--loss: unknown loss {name!r}; choose from {', '.join(LOSSES)}")
 
 
@@ -118,8 +115,11 @@ def _data(n_in: int, n_out: int, n: int, loss: str) -> tuple[Any, Any]:
     return x, y
 
 
-def _from_checkpoint(path: str, act: str) -> tuple[Any, str]:
-    """A model rebuilt from a training checkpoint (``retrograd train``)."""
+def _from_checkpoint(path: str, act: str) -> tuple[Any, str, dict]:
+    """A model rebuilt from a training checkpoint (``retrograd train``), its folder and the
+    run's metadata."""
+    if not os.path.exists(path):
+        raise CliError(f"--checkpoint: {path!r} does not exist")
     try:
         from ..train.checkpoint import load_checkpoint
     except ImportError:
@@ -162,7 +162,23 @@ def _from_checkpoint(path: str, act: str) -> tuple[Any, str]:
         model.load_state_dict({k: getattr(v, "data", v) for k, v in weights.items()})
     except (RuntimeError, ValueError) as e:
         raise CliError(f"--checkpoint: the weights do not fit the rebuilt model: {e}") from None
-    return model, folder
+    return model, folder, meta
+
+
+def _checkpoint_data(meta: dict, n: int) -> tuple[Any, Any] | None:
+    """The first ``n`` samples of the dataset the checkpoint was trained on (digits only:
+    MNIST may need a download), or None."""
+    if meta.get("dataset") != "digits":
+        return None
+    try:
+        from ..data import load_digits
+    except ImportError:
+        return None
+    from ..creation import tensor
+
+    shape = tuple(meta.get("in_shape") or (64,))
+    X, y = load_digits(images=len(shape) > 1)
+    return tensor(X[:n]), tensor(y[:n])
 
 
 def _write(text: str | bytes, path: str | None) -> None:
@@ -210,14 +226,16 @@ def build_report(args: argparse.Namespace) -> tuple[list, Any]:
         return blocks, gate
     loss_name = args.loss or "mse"
     if args.checkpoint is not None:
-        model, folder = _from_checkpoint(args.checkpoint, args.activation)
+        model, folder, meta = _from_checkpoint(args.checkpoint, args.activation)
         from ..nn.layers.linear import Linear
 
         lins = [m for m in model.modules() if isinstance(m, Linear)]
         n_in, n_out = lins[0].in_features, lins[-1].out_features
         loss_name = args.loss or "ce"
         source = f"checkpoint {folder}"
+        real = _checkpoint_data(meta, args.samples)
     else:
+        real = None
         sizes = _parse_layers(args.layers)
         model = _random_mlp(sizes, args.activation, loss_name)
         n_in, n_out = sizes[0], sizes[-1]
@@ -226,12 +244,16 @@ def build_report(args: argparse.Namespace) -> tuple[list, Any]:
         raise CliError(f"--samples: need at least 1, got {args.samples}")
     if args.sample is not None and not 0 <= args.sample < args.samples:
         raise CliError(f"--sample: {args.sample} is not in 0..{args.samples - 1}")
-    x, y = _data(n_in, n_out, args.samples, loss_name)
+    if real is not None:
+        x, y = real
+        data_note = f"the first {args.samples} sample(s) of {meta['dataset']}"
+    else:
+        x, y = _data(n_in, n_out, args.samples, loss_name)
+        data_note = f"{args.samples} random sample(s)"
     lf = _loss_fn(loss_name)
     model.train(False)  # explain the deterministic network (dropout off, running stats)
     view = backprop(model, x, y, lf, per_sample=args.sample, digits=args.digits or 6)
-    blocks.append(Block("p", f"Model: {source}; loss {loss_name}; {args.samples} random "
-                             f"sample(s)."))
+    blocks.append(Block("p", f"Model: {source}; loss {loss_name}; {data_note}."))
     blocks.extend(view.blocks())
     graph = None
     if args.graph:
