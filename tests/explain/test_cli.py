@@ -104,5 +104,6 @@ def test_checkpoint_of_a_trained_model(capsys, tmp_path):
     capsys.readouterr()
     code, out, err = _run(["--checkpoint", str(run_dir), "--samples", "8"], capsys)
     assert code == 0, err
-    assert "Network 64-16-10" in out and "the first 8 sample(s) of digits" in out
+    flat = " ".join(out.split())
+    assert "Network 64-16-10" in flat and "the first 8 sample(s) of digits" in flat
     assert "NO" not in out.split("Checks")[-1]

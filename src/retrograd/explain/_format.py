@@ -138,7 +138,7 @@ def render_text(blocks: Sequence[Block], indent: int = 0) -> str:
                 out.append(pad + under * min(len(b.text), WIDTH - indent))
         elif b.kind == "p":
             out.extend(textwrap.wrap(b.text, WIDTH - indent, initial_indent=pad,
-                                     subsequent_indent=pad) or [""])
+                                     subsequent_indent=pad, break_on_hyphens=False) or [""])
         elif b.kind == "pre":
             out.extend(pad + line for line in b.text.split("\n"))
         elif b.kind == "table":
