@@ -102,3 +102,35 @@ def test_large_graph_collapses_to_modules_and_expands():
     assert max(len(line) for line in text.split("\n")) <= 100
     tr.expand.add("5")
     assert "[-] module 5: 1 nodes" in str(tr)
+
+
+def test_collapse_by_parameter_owner_without_watch_and_html_groups():
+    from retrograd import nn
+
+    model = nn.Sequential(*[m for _ in range(20) for m in (nn.Linear(3, 3), nn.Tanh())])
+    loss = (model(rg.randn(2, 3)) ** 2).sum()
+    tr = rg.explain.trace(loss, model=model)
+    assert tr.collapsed
+    # a node using a parameter belongs to its module; the Tanh after it inherits that module
+    mods = {n.module for n in tr.nodes if n.op in ("Linear", "Tanh")}
+    assert mods == {str(2 * i) for i in range(20)}
+    page = tr.to_html()
+    assert page.count("<details>") == 20  # one per layer (the loss ops join the last), closed
+    assert "<details open>" not in page
+    tr.expand.add("0")
+    assert tr.to_html().count("<details open>") == 1
+
+
+def test_names_can_be_given_and_constants_are_shown():
+    a = rg.tensor([1.0, 2.0], requires_grad=True)
+    tr = rg.explain.trace((a * 3.0).sum(), names={"weights": a})
+    assert tr.leaves[0].name == "weights"
+    assert "const 3" in str(tr)
+    assert float(tr.node("Mul#1").local[0][0]) == 3.0
+
+
+def test_trace_rejects_leaves_and_non_tensors():
+    with pytest.raises(ValueError, match="no graph"):
+        rg.explain.trace(rg.tensor(1.0, requires_grad=True))
+    with pytest.raises(TypeError, match="Tensor"):
+        rg.explain.trace(3.0)

@@ -142,3 +142,20 @@ def test_layer_view_rejects_non_chain_modules():
     m = nn.Sequential(nn.Linear(2, 2), Odd())
     with pytest.raises(ValueError, match="trace"):
         rg.explain.backprop(m, rg.randn(3, 2), rg.randn(3, 2), lambda o, t: (o - t).sum())
+
+
+def test_softmax_output_and_train_mode_dropout_are_not_misreported():
+    m = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Dropout(0.5), nn.Linear(5, 3),
+                      nn.Softmax(dim=-1))
+    m.train()
+    v = rg.explain.backprop(m, rg.randn(6, 4), rg.randn(6, 3),
+                            lambda o, t: ((o - t) ** 2).mean())
+    # σ' of softmax / a fresh dropout mask is not checked; everything checked holds
+    assert v.ok
+    assert not any(c.equation.startswith(("BP1", "BP2")) for c in v.checks)
+    assert sum(c.equation.startswith("BP4") for c in v.checks) == 2
+    assert v.layers[0].activation == "Dropout∘ReLU"  # a = Dropout(ReLU(z))
+    m.eval()
+    v = rg.explain.backprop(m, rg.randn(6, 4), rg.randn(6, 3),
+                            lambda o, t: ((o - t) ** 2).mean())
+    assert any(c.equation.startswith("BP2") for c in v.checks) and v.ok

@@ -15,6 +15,7 @@ that links them (seed 003's notation, with rows as samples):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -46,10 +47,21 @@ def _compare(name: str, layer: int, lhs: np.ndarray, rhs: np.ndarray) -> Check:
     return Check(name, layer, err, ok)
 
 
+def _elementwise(m: Any) -> bool:
+    from ..nn.layers.activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
+    from ..nn.layers.linear import Identity
+
+    if isinstance(m, (GELU, LeakyReLU, ReLU, Sigmoid, Tanh, Identity)):
+        return True
+    # dropout is elementwise only when it is the identity (eval); a fresh mask would differ
+    return type(m).__name__ == "Dropout" and not m.training
+
+
 def activation_derivative(modules: list, z: np.ndarray) -> np.ndarray | None:
     """σ'(z) for an elementwise activation given as modules, by the engine (None if the
-    activation is not available as modules)."""
-    if not modules:
+    activation is not available as modules, or not elementwise - e.g. softmax, whose
+    Jacobian is not diagonal)."""
+    if not modules or not all(_elementwise(m) for m in modules):
         return None
     zt = Tensor(np.array(z, copy=True), requires_grad=True)
     with enable_grad():

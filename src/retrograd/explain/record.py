@@ -226,7 +226,7 @@ def _as_tensor(x: Any) -> Tensor:
 
 def _act_name(z_t: Tensor, a_t: Tensor, modules: list) -> str:
     if modules:
-        return " . ".join(type(m).__name__ for m in reversed(modules))
+        return "∘".join(type(m).__name__ for m in reversed(modules))
     if a_t is z_t:
         return "identity"
     names = []
@@ -238,7 +238,7 @@ def _act_name(z_t: Tensor, a_t: Tensor, modules: list) -> str:
         names.append(node.name)
         nxt = node.inputs[0] if node.inputs else None
         node = nxt._node if isinstance(nxt, Tensor) else None
-    return " . ".join(names) if node is target and names else "?"
+    return "∘".join(names) if node is target and names else "?"
 
 
 def _hook_store(store: dict, key: str) -> Callable[[Tensor], None]:
