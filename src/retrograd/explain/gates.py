@@ -178,6 +178,13 @@ class Trace(Renderable):
         out_shape = np.shape(g)
         if np.size(g) > 4096:
             return []
+        # only where "local gradient" is an array of its own: elementwise inputs, or any
+        # input of a one-element output (and never replay ops such as conv that may reuse
+        # buffers the engine still holds)
+        want = [isinstance(a, Tensor) and (np.shape(a.data) == out_shape or np.size(g) == 1)
+                for a in node.inputs]
+        if not any(want):
+            return []
         try:
             res = node.backward(np.ones(out_shape, dtype=np.asarray(g).dtype))
         except Exception:  # noqa: BLE001 - an op whose backward cannot be replayed
@@ -185,10 +192,8 @@ class Trace(Renderable):
         if type(res) is not tuple:
             res = (res,)
         local = []
-        for r, a in zip(res, node.inputs):
-            ok = r is not None and isinstance(a, Tensor) and (
-                np.shape(a.data) == out_shape or np.size(g) == 1)
-            local.append(np.array(r, copy=True) if ok else None)
+        for r, ok in zip(res, want):
+            local.append(np.array(r, copy=True) if ok and r is not None else None)
         return local
 
     # -------------------------------------------------------------- queries
