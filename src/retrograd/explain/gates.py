@@ -101,7 +101,14 @@ class GateLeaf:
 
 
 def _short(v: Any, digits: int) -> str:
-    return fmt_array(v, digits, max_items=4, shape=True).replace("\n", " ")
+    """A table cell: a small array in full, a large one as its shape and largest |x|."""
+    arr = np.asarray(v)
+    if arr.size <= 4:
+        return fmt_array(arr, digits, max_items=4).replace("\n", " ")
+    finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
+    big = fmt_num(np.abs(finite).max(), 3) if finite.size else "nan"
+    bad = arr.size - finite.size
+    return f"{arr.shape} |x|<={big}" + (f" non-finite={bad}" if bad else "")
 
 
 class Trace(Renderable):
