@@ -47,6 +47,19 @@ ROLES = {
     "MatMul": "matmul: x gets upstream yᵀ, y gets xᵀ upstream",
     "Reshape": "reshape passes the gradient through, reshaped back",
     "Clone": "clone passes the gradient through",
+    "LeakyReLU": "leaky relu routes: slope 1 where the input was > 0, the small slope elsewhere",
+    "Where": "where routes: each element's gradient goes to the branch that was chosen",
+    "GetItem": "indexing routes the gradient to the selected elements (others get 0)",
+    "MaxPool2d": "max pool routes each window's gradient to its largest input (seed 004)",
+    "AvgPool2d": "average pool spreads each window's gradient evenly, / k^2 (seed 004)",
+    "Conv2d": "conv: input gets the gradient convolved with the flipped kernel, kernel gets "
+              "input * gradient",
+    "Dropout": "dropout routes the gradient through the kept units only, x 1/(1-p)",
+    "CrossEntropy": "cross-entropy on logits sends (softmax(z) - onehot(y)) / N: the seeds' a - y",
+    "MSELoss": "mean squared error sends 2 (a - y) / N",
+    "Softmax": "softmax: J^T g = s (g - Σ s g)",
+    "LogSoftmax": "log-softmax: g - softmax(z) Σ g",
+    "Transpose": "transpose passes the gradient through, transposed back",
 }
 
 
@@ -297,6 +310,9 @@ class Trace(Renderable):
                     Block("table", headers=self._HEAD, rows=self._node_rows(nds))],
                     open=mod in self.expand))
         else:
+            if len(self.nodes) > self.max_nodes:
+                out.append(Block("p", f"{len(self.nodes)} nodes: pass model= (and watched=, "
+                                      "see rg.explain.watch) to collapse them by module."))
             out.append(Block("table", headers=self._HEAD, rows=self._node_rows(nodes)))
         # leaves
         rows = []
