@@ -342,11 +342,11 @@ class Trace(Renderable):
                                   "c of v of ∂L/∂c · ∂c/∂v: every path from v to the loss "
                                   "contributes, so the engine adds (+=) each consumer's "
                                   "gradient before running v's own backward."))
-        roles = [f"{op}: {ROLES[op]}" for op in dict.fromkeys(n.op for n in self.nodes)
+        roles = [[op, ROLES[op]] for op in dict.fromkeys(n.op for n in self.nodes)
                  if op in ROLES]
         if roles:
             out.append(Block("h2", "What each gate does to the gradient"))
-            out.append(Block("pre", "\n".join(roles)))
+            out.append(Block("table", headers=["op", "rule"], rows=roles))
         return out
 
     def to_dot(self, **kwargs: Any) -> str:
