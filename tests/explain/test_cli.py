@@ -61,6 +61,7 @@ def test_html_with_graph(capsys, tmp_path):
     assert code == 0, err
     page = out_file.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page
+    assert "http" not in page and "xlink:href" not in page  # self-contained, graph included
     assert (tmp_path / "g.svg").exists()
 
 
