@@ -72,6 +72,8 @@ def test_html_with_graph(capsys, tmp_path):
     (["--layers", "2,2", "--samples", "3", "--sample", "7"], "--sample"),
     (["--checkpoint", "/nonexistent/ckpt"], "--checkpoint"),
     (["--layers", "2,2", "--graph", "g.bmp"], "--graph"),
+    (["--samples", "10"], "--layers"),
+    (["--layers", "2,2", "--digits", "0"], "--digits"),
 ])
 def test_bad_arguments_exit_2_with_one_line(capsys, argv, msg, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
