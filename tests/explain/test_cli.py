@@ -6,9 +6,13 @@ import subprocess
 import sys
 
 import pytest
-from tests.conftest import require_program
 
 from retrograd.explain import cli
+
+try:
+    from tests.conftest import require_program
+except ImportError:  # pytest run from outside the checkout: tests/ is on sys.path
+    from conftest import require_program
 
 SRC = os.path.join(os.path.dirname(__file__), "..", "..", "src")
 
