@@ -6,9 +6,13 @@ import subprocess
 import sys
 
 import pytest
-from tests.conftest import require_program
 
 from retrograd.explain import cli
+
+try:
+    from tests.conftest import require_program
+except ImportError:  # pytest run from outside the checkout: tests/ is on sys.path
+    from conftest import require_program
 
 SRC = os.path.join(os.path.dirname(__file__), "..", "..", "src")
 
@@ -61,6 +65,7 @@ def test_html_with_graph(capsys, tmp_path):
     assert code == 0, err
     page = out_file.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page
+    assert "http" not in page and "xlink:href" not in page  # self-contained, graph included
     assert (tmp_path / "g.svg").exists()
 
 
@@ -71,6 +76,8 @@ def test_html_with_graph(capsys, tmp_path):
     (["--layers", "2,2", "--samples", "3", "--sample", "7"], "--sample"),
     (["--checkpoint", "/nonexistent/ckpt"], "--checkpoint"),
     (["--layers", "2,2", "--graph", "g.bmp"], "--graph"),
+    (["--samples", "10"], "--layers"),
+    (["--layers", "2,2", "--digits", "0"], "--digits"),
 ])
 def test_bad_arguments_exit_2_with_one_line(capsys, argv, msg, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -134,3 +134,23 @@ def test_trace_rejects_leaves_and_non_tensors():
         rg.explain.trace(rg.tensor(1.0, requires_grad=True))
     with pytest.raises(TypeError, match="Tensor"):
         rg.explain.trace(3.0)
+
+
+def test_tracing_does_not_change_the_gradients_of_a_conv_net():
+    from retrograd import models, nn
+
+    net = models.build("lenet", in_shape=(1, 28, 28), num_classes=10)
+    x = rg.randn(2, 1, 28, 28)
+    y = rg.tensor(np.array([3, 7]))
+    loss_fn = nn.CrossEntropyLoss()
+    loss_fn(net(x), y).backward()
+    plain = {n: p.grad.numpy().copy() for n, p in net.named_parameters()}
+    net.zero_grad()
+    with rg.explain.watch(net) as w:
+        loss = loss_fn(net(x), y)
+    tr = rg.explain.trace(loss, model=net, watched=w)
+    for n, p in net.named_parameters():
+        assert np.array_equal(p.grad.numpy(), plain[n]), n
+    assert len(tr.order) == len(tr.nodes)
+    text = str(tr)
+    assert max(len(line) for line in text.split("\n")) <= 100

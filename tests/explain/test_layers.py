@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import retrograd as rg
 from retrograd import nn
@@ -159,3 +161,44 @@ def test_softmax_output_and_train_mode_dropout_are_not_misreported():
     v = rg.explain.backprop(m, rg.randn(6, 4), rg.randn(6, 3),
                             lambda o, t: ((o - t) ** 2).mean())
     assert any(c.equation.startswith("BP2") for c in v.checks) and v.ok
+
+
+@settings(max_examples=12, deadline=None)
+@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5), batch=st.integers(1, 5),
+       act=st.sampled_from(["sigmoid", "tanh", "relu", "gelu"]))
+def test_property_records_satisfy_bp1_to_bp4(sizes, batch, act):
+    from retrograd.models import ACTIVATIONS
+
+    mods = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        mods += [nn.Linear(a, b, dtype=rg.float64), ACTIVATIONS[act]()]
+    m = nn.Sequential(*mods)
+    x = rg.tensor(np.random.randn(batch, sizes[0]))
+    y = rg.tensor(np.random.randn(batch, sizes[-1]))
+    v = rg.explain.backprop(m, x, y, lambda o, t: ((o - t) ** 2).mean())
+    assert v.ok, [c for c in v.checks if not c.ok]
+    assert len(v.layers) == len(sizes) - 1
+    for r, lin in zip(v.layers, [mm for mm in mods if isinstance(mm, nn.Linear)]):
+        assert np.array_equal(r.dW, lin.weight.grad.numpy())
+        assert r.delta.shape == (batch, lin.out_features)
+
+
+def test_deltas_equal_pytorchs(torch):
+    m = nn.Sequential(nn.Linear(4, 6, dtype=rg.float64), nn.Tanh(),
+                      nn.Linear(6, 3, dtype=rg.float64), nn.Sigmoid())
+    x = np.random.randn(5, 4)
+    y = np.random.rand(5, 3)
+    v = rg.explain.backprop(m, x, y, lambda o, t: ((o - t) ** 2).mean())
+    W = [torch.tensor(m[i].weight.numpy(), requires_grad=True) for i in (0, 2)]
+    b = [torch.tensor(m[i].bias.numpy(), requires_grad=True) for i in (0, 2)]
+    z1 = torch.tensor(x) @ W[0].T + b[0]
+    z1.retain_grad()
+    z2 = torch.tanh(z1) @ W[1].T + b[1]
+    z2.retain_grad()
+    loss = ((torch.sigmoid(z2) - torch.tensor(y)) ** 2).mean()
+    loss.backward()
+    for r, z, w in zip(v.layers, (z1, z2), W):
+        np.testing.assert_allclose(r.delta, z.grad.numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(r.dW, w.grad.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(v.layers[1].Delta, (z2.grad @ W[1]).detach().numpy(),
+                               rtol=1e-12, atol=1e-15)

@@ -8,11 +8,15 @@ import subprocess
 from html.parser import HTMLParser
 
 import numpy as np
-from tests.conftest import require_program
 
 import retrograd as rg
 from retrograd import nn
 from retrograd.explain import examples
+
+try:
+    from tests.conftest import require_program
+except ImportError:  # pytest run from outside the checkout: tests/ is on sys.path
+    from conftest import require_program
 
 
 def _seed_view():

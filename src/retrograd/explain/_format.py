@@ -230,8 +230,14 @@ def _html_blocks(blocks: Sequence[Block]) -> str:
 
 
 def _strip_xml_prolog(svg: str) -> str:
+    """An SVG file made fit to inline in HTML5: no XML prolog, DOCTYPE, comments or namespace
+    declarations (inline SVG needs none, and the page then names no URL at all)."""
+    import re
+
     i = svg.find("<svg")
-    return svg[i:] if i >= 0 else svg
+    svg = svg[i:] if i >= 0 else svg
+    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
+    return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
 
 
 def render_html(blocks: Sequence[Block], title: str = "retrograd explain") -> str:

@@ -202,7 +202,12 @@ def build_report(args: argparse.Namespace) -> tuple[list, Any]:
 
     manual_seed(args.seed)
     blocks: list = []
+    if args.digits is not None and not 1 <= args.digits <= 17:
+        raise CliError(f"--digits: choose 1 to 17 significant digits, got {args.digits}")
     if args.layers is None and args.checkpoint is None:
+        if args.samples != 1 or args.sample is not None or args.loss is not None:
+            raise CliError("--samples, --sample and --loss need --layers or --checkpoint (with "
+                           "no network given, seed 003's example is shown as published)")
         # seed 003, as published: first the gates, then the network
         from ..creation import tensor
         from .examples import worked_example

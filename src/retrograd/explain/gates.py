@@ -47,6 +47,19 @@ ROLES = {
     "MatMul": "matmul: x gets upstream yᵀ, y gets xᵀ upstream",
     "Reshape": "reshape passes the gradient through, reshaped back",
     "Clone": "clone passes the gradient through",
+    "LeakyReLU": "leaky relu routes: slope 1 where the input was > 0, the small slope elsewhere",
+    "Where": "where routes: each element's gradient goes to the branch that was chosen",
+    "GetItem": "indexing routes the gradient to the selected elements (others get 0)",
+    "MaxPool2d": "max pool routes each window's gradient to its largest input (seed 004)",
+    "AvgPool2d": "average pool spreads each window's gradient evenly, / k^2 (seed 004)",
+    "Conv2d": "conv: input gets the gradient convolved with the flipped kernel, kernel gets "
+              "input * gradient",
+    "Dropout": "dropout routes the gradient through the kept units only, x 1/(1-p)",
+    "CrossEntropy": "cross-entropy on logits sends (softmax(z) - onehot(y)) / N: the seeds' a - y",
+    "MSELoss": "mean squared error sends 2 (a - y) / N",
+    "Softmax": "softmax: J^T g = s (g - Σ s g)",
+    "LogSoftmax": "log-softmax: g - softmax(z) Σ g",
+    "Transpose": "transpose passes the gradient through, transposed back",
 }
 
 
@@ -101,7 +114,14 @@ class GateLeaf:
 
 
 def _short(v: Any, digits: int) -> str:
-    return fmt_array(v, digits, max_items=4, shape=True).replace("\n", " ")
+    """A table cell: a small array in full, a large one as its shape and largest |x|."""
+    arr = np.asarray(v)
+    if arr.size <= 4:
+        return fmt_array(arr, digits, max_items=4).replace("\n", " ")
+    finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
+    big = fmt_num(np.abs(finite).max(), 3) if finite.size else "nan"
+    bad = arr.size - finite.size
+    return f"{arr.shape} |x|<={big}" + (f" non-finite={bad}" if bad else "")
 
 
 class Trace(Renderable):
@@ -178,6 +198,13 @@ class Trace(Renderable):
         out_shape = np.shape(g)
         if np.size(g) > 4096:
             return []
+        # only where "local gradient" is an array of its own: elementwise inputs, or any
+        # input of a one-element output (and never replay ops such as conv that may reuse
+        # buffers the engine still holds)
+        want = [isinstance(a, Tensor) and (np.shape(a.data) == out_shape or np.size(g) == 1)
+                for a in node.inputs]
+        if not any(want):
+            return []
         try:
             res = node.backward(np.ones(out_shape, dtype=np.asarray(g).dtype))
         except Exception:  # noqa: BLE001 - an op whose backward cannot be replayed
@@ -185,10 +212,8 @@ class Trace(Renderable):
         if type(res) is not tuple:
             res = (res,)
         local = []
-        for r, a in zip(res, node.inputs):
-            ok = r is not None and isinstance(a, Tensor) and (
-                np.shape(a.data) == out_shape or np.size(g) == 1)
-            local.append(np.array(r, copy=True) if ok else None)
+        for r, ok in zip(res, want):
+            local.append(np.array(r, copy=True) if ok and r is not None else None)
         return local
 
     # -------------------------------------------------------------- queries
@@ -285,6 +310,9 @@ class Trace(Renderable):
                     Block("table", headers=self._HEAD, rows=self._node_rows(nds))],
                     open=mod in self.expand))
         else:
+            if len(self.nodes) > self.max_nodes:
+                out.append(Block("p", f"{len(self.nodes)} nodes: pass model= (and watched=, "
+                                      "see rg.explain.watch) to collapse them by module."))
             out.append(Block("table", headers=self._HEAD, rows=self._node_rows(nodes)))
         # leaves
         rows = []
@@ -314,11 +342,11 @@ class Trace(Renderable):
                                   "c of v of ∂L/∂c · ∂c/∂v: every path from v to the loss "
                                   "contributes, so the engine adds (+=) each consumer's "
                                   "gradient before running v's own backward."))
-        roles = [f"{op}: {ROLES[op]}" for op in dict.fromkeys(n.op for n in self.nodes)
+        roles = [[op, ROLES[op]] for op in dict.fromkeys(n.op for n in self.nodes)
                  if op in ROLES]
         if roles:
             out.append(Block("h2", "What each gate does to the gradient"))
-            out.append(Block("pre", "\n".join(roles)))
+            out.append(Block("table", headers=["op", "rule"], rows=roles))
         return out
 
     def to_dot(self, **kwargs: Any) -> str:
