@@ -224,6 +224,8 @@ class Optimizer:
             for k, v in s.items():
                 if isinstance(v, Tensor):
                     v = v.data
+                elif hasattr(v, "__array__") and not isinstance(v, np.ndarray):
+                    v = np.asarray(v)  # e.g. a torch tensor from torch's state_dict()
                 if isinstance(v, np.ndarray) and v.ndim > 0:
                     if v.shape != p.data.shape:
                         raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter "
