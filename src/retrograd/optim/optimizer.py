@@ -15,6 +15,7 @@ continues bit for bit.
 from __future__ import annotations
 
 import copy
+import numbers
 from collections import defaultdict
 from typing import Any, Callable, Iterable
 
@@ -108,10 +109,10 @@ class Optimizer:
         """Validate hyper-parameters (subclasses raise ValueError naming the bad one)."""
 
     @staticmethod
-    def _nonneg(group: dict[str, Any], name: str, opt: str, *keys: str) -> None:
+    def _nonneg(group: dict[str, Any], opt: str, *keys: str) -> None:
         for k in keys:
             v = group[k]
-            if not isinstance(v, (int, float)) or v < 0 or v != v:
+            if not isinstance(v, numbers.Real) or v < 0 or v != v:
                 raise ValueError(f"{opt}: invalid {k} value: {v!r} (must be a number >= 0)")
 
     # ------------------------------------------------------------------ stepping
