@@ -299,6 +299,12 @@ def test_step_refuses_a_parameter_a_pending_backward_needs():
         opt.step()
     loss.backward()
     opt.step()  # fine once the graph has run
+    loss = (w * w).sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        opt.step()
+    del loss
+    opt.step()
 
 
 def test_refuses_torch_options_it_does_not_implement(torch):

@@ -145,13 +145,23 @@ class Optimizer:
                     continue
                 data = p.data
                 if not data.flags.writeable:
-                    check_writeable(p, f"{type(self).__name__}.step")
+                    self._not_writeable(p)
                 grad = g.data
                 if grad.shape != data.shape:
                     raise RuntimeError(f"{type(self).__name__}.step: a gradient of shape "
                                        f"{grad.shape} for a parameter of shape {data.shape}")
                 update(data, grad, state[p], group)
         return loss
+
+    def _not_writeable(self, p: Tensor) -> None:
+        try:
+            check_writeable(p, f"{type(self).__name__}.step")
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"{exc} If the graph was kept with backward(retain_graph=True), drop it "
+                "(del loss, or call the second backward) before optimizer.step(): its saved "
+                "parameters are protected while it can still run."
+            ) from None
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:  # pragma: no cover - abstract
