@@ -101,3 +101,5 @@ del _name
 from . import nn  # noqa: E402,F401  (after Tensor: nn builds on it)
 from . import optim as optim  # noqa: E402  (nnopt: the optimisers, as rg.optim)
 from .serialization import load, save  # noqa: E402  (nnopt: safetensors state dicts)
+
+__import__(__name__ + ".explain")  # rg.explain, the teaching layer (explain branch; after nn)
