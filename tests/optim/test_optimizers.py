@@ -340,3 +340,22 @@ def test_state_dict_before_any_step_round_trips():
     _steps(ps, opt, 0, 3)
     _steps(ps2, opt2, 0, 3)
     assert all(np.array_equal(p.data, q.data) for p, q in zip(ps, ps2))
+
+
+@pytest.mark.parametrize("name,kwargs", ROUND_TRIP)
+def test_float32_stays_float32_and_tracks_torch(torch, name, kwargs):
+    start = [a.astype(np.float32) for a in _start()]
+    ps = [rg.nn.Parameter(a) for a in start]
+    ts = [torch.tensor(a, requires_grad=True) for a in start]
+    opt, topt = getattr(optim, name)(ps, **kwargs), getattr(torch.optim, name)(ts, **kwargs)
+    for step in range(20):
+        for k, (p, t) in enumerate(zip(ps, ts)):
+            g = _grad(p.data.astype(np.float64), k, step).astype(np.float32)
+            p.grad, t.grad = rg.tensor(g), torch.from_numpy(g.copy())
+        opt.step()
+        topt.step()
+    for p, t in zip(ps, ts):
+        assert p.data.dtype == np.float32
+        assert all(v.dtype == np.float32 for v in opt.state[p].values()
+                   if isinstance(v, np.ndarray))
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-4, atol=1e-5)
