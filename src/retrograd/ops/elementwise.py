@@ -93,7 +93,7 @@ class Div(Function):
         gx = sum_to(g_over_y, self.inputs[0].data.shape) if n[0] else None
         gy = None
         if n[1]:
-            gy = np.negative(g_over_y * out)
+            gy = np.asarray(np.negative(g_over_y * out))  # 0-d: a scalar otherwise
             if not np.isfinite(gy).all():
                 np.copyto(gy, 0, where=(g_over_y == 0))
             gy = sum_to(gy, np.shape(y))
