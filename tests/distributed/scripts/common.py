@@ -1,0 +1,72 @@
+"""Model, data and optimiser shared by the distributed test scripts and the tests."""
+
+import numpy as np
+
+import retrograd as rg
+from retrograd import nn
+
+N_SAMPLES = 320
+
+
+def make_model() -> nn.Module:
+    return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+
+
+def make_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(42)
+    X = rng.standard_normal((N_SAMPLES, 6))
+    Y = np.sin(X[:, :3]) + 0.1 * rng.standard_normal((N_SAMPLES, 3))
+    return X, Y
+
+
+class _ManualSGD:
+    """Plain SGD for when retrograd.optim is not there (test scaffolding, not library code)."""
+
+    def __init__(self, params, lr):
+        self.params, self.lr = params, lr
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        for p in self.params:
+            p.data -= self.lr * p.grad.data
+
+
+def make_optimizer(name: str, params: list):
+    if name == "manual_sgd":
+        return _ManualSGD(params, lr=0.1)
+    from retrograd import optim
+
+    if name == "sgd":
+        return optim.SGD(params, lr=0.1, momentum=0.9)
+    if name == "adam":
+        return optim.Adam(params, lr=0.01)
+    raise ValueError(name)
+
+
+def train_single(opt_name: str, steps: int, batch: int, seed: int = 7) -> dict:
+    """The reference: one process, the same samples in the same order, batch `batch`."""
+    from retrograd.distributed import DistributedSampler
+
+    rg.manual_seed(0)
+    model = make_model()
+    X, Y = make_data()
+    opt = make_optimizer(opt_name, list(model.parameters()))
+    sampler = DistributedSampler(len(X), num_replicas=1, rank=0, seed=seed)
+    step = epoch = 0
+    while step < steps:
+        sampler.set_epoch(epoch)
+        idx = sampler.indices()
+        for s in range(0, len(idx) - batch + 1, batch):
+            b = idx[s:s + batch]
+            loss = ((model(rg.tensor(X[b])) - rg.tensor(Y[b])) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            if step == steps:
+                break
+        epoch += 1
+    return {k: v.data.copy() for k, v in model.state_dict().items()}
