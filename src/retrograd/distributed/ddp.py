@@ -111,10 +111,10 @@ class DistributedDataParallel(Module):
         super().__init__()
         self.module = module
         w = _world.init(comm) if comm is not None else _world.world()
-        object.__setattr__(self, "_world", w)
-        object.__setattr__(self, "_buckets", None)
-        object.__setattr__(self, "allreduce_calls", 0)
-        object.__setattr__(self, "allreduce_seconds", 0.0)
+        self._world = w
+        self._buckets: list[_Bucket] | None = None
+        self.allreduce_calls = 0
+        self.allreduce_seconds = 0.0
         if w.size > 1:
             self._check_same_model()
             self._broadcast_state()
@@ -172,7 +172,7 @@ class DistributedDataParallel(Module):
                 buckets = None  # parameters were added, frozen or converted: rebuild
         if buckets is None:
             buckets = self._make_buckets()
-            object.__setattr__(self, "_buckets", buckets)
+            self._buckets = buckets
         return buckets
 
     def sync_gradients(self) -> None:
@@ -189,19 +189,17 @@ class DistributedDataParallel(Module):
         MPI = w.MPI  # noqa: N806
         inv = 1.0 / w.size
         for bucket in self._buckets_current():
+            # Pack and divide in one pass (then a SUM is the mean): g/n into the view
             for p, view in zip(bucket.params, bucket.views):
                 g = p.grad
                 if g is None:
                     view.fill(0)
-                elif g.data is not view:  # a fresh array from backward: pack it
-                    np.copyto(view, g.data, casting="unsafe")
-                # else: backward accumulated into the view itself, nothing to copy
+                else:  # g may be the view itself (backward accumulated into it): in place
+                    np.multiply(g.data, inv, out=view, casting="unsafe")
             t0 = time.perf_counter()
             w.comm.Allreduce(MPI.IN_PLACE, bucket.flat, op=MPI.SUM)
-            object.__setattr__(self, "allreduce_seconds",
-                               self.allreduce_seconds + time.perf_counter() - t0)
-            object.__setattr__(self, "allreduce_calls", self.allreduce_calls + 1)
-            np.multiply(bucket.flat, inv, out=bucket.flat)
+            self.allreduce_seconds += time.perf_counter() - t0
+            self.allreduce_calls += 1
             for p, view in zip(bucket.params, bucket.views):
                 g = p.grad
                 if g is None or g.data is not view:

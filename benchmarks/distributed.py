@@ -1,0 +1,127 @@
+"""Data-parallel speed: 2 MPI ranks x 1 BLAS thread versus 1 process x 2 BLAS threads.
+
+The model is the W3-sized MLP 784-1024-1024-10 (1.86 M float32 parameters), trained with
+plain SGD on random MNIST-shaped data at a *global* batch of 256 (each of 2 ranks: 128).
+Prints, for each configuration, the median time per step and, for 2 ranks, the share of
+the step spent in the gradient Allreduce, plus the Allreduce bandwidth measured alone (the
+input of the scaling model in docs/distributed.md).
+
+    python benchmarks/distributed.py [--steps 30] [--repeats 3]
+
+Targets: 2 ranks no slower than 1 process; Allreduce share under 15 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+SIZES = (784, 1024, 1024, 10)
+GLOBAL_BATCH = 256
+
+
+def worker(steps: int) -> None:
+    import numpy as np
+
+    import retrograd as rg
+    from retrograd import distributed as dist
+    from retrograd import nn
+
+    dist.init()
+    world, rank = dist.world_size(), dist.rank()
+    rg.manual_seed(0)
+    layers: list = []
+    for a, b in zip(SIZES[:-1], SIZES[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    model = dist.DistributedDataParallel(nn.Sequential(*layers[:-1]))
+    params = list(model.parameters())
+    batch = GLOBAL_BATCH // world
+    rng = np.random.default_rng(rank)
+    X = rng.random((batch * 8, SIZES[0]), dtype=np.float32)
+    Y = rng.integers(0, SIZES[-1], batch * 8)
+    times, ar = [], []
+    for step in range(steps + 5):  # 5 warm-up steps
+        i = (step % 8) * batch
+        x, y = rg.tensor(X[i:i + batch]), Y[i:i + batch]
+        dist.barrier()  # time each step from a common start
+        t0 = time.perf_counter()
+        a0 = model.allreduce_seconds
+        logits = model(x)
+        loss = (logits.logsumexp(axis=1) - logits[np.arange(batch), y]).mean()
+        for p in params:
+            p.grad = None
+        loss.backward()
+        model.sync_gradients()
+        for p in params:  # plain SGD (the benchmark measures the engine and MPI, not optim)
+            p.data -= 0.01 * p.grad.data
+        if step >= 5:
+            times.append(time.perf_counter() - t0)
+            ar.append(model.allreduce_seconds - a0)
+    # Allreduce alone, on the same buffer, for bandwidth
+    bw = None
+    if world > 1:
+        from mpi4py import MPI
+
+        flat = model._buckets[0].flat
+        reps = []
+        for _ in range(20):
+            dist.barrier()
+            t0 = time.perf_counter()
+            MPI.COMM_WORLD.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+            reps.append(time.perf_counter() - t0)
+        bw = {"bytes": int(flat.nbytes), "seconds": statistics.median(reps)}
+    if rank == 0:
+        print(json.dumps({"world": world, "step": statistics.median(times),
+                          "allreduce": statistics.median(ar), "allreduce_alone": bw}))
+
+
+def run(world: int, threads: int, steps: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS=str(threads),
+               OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    cmd = [sys.executable, __file__, "--worker", "--steps", str(steps)]
+    if world > 1:
+        cmd = [shutil.which("mpiexec") or "mpiexec", "-n", str(world), "--oversubscribe",
+               "--bind-to", "core"] + cmd
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args.steps)
+        return
+    one, two = [], []
+    for _ in range(args.repeats):  # interleaved, so machine load hits both alike
+        one.append(run(1, 2, args.steps))
+        two.append(run(2, 1, args.steps))
+    t1 = statistics.median(r["step"] for r in one)
+    t2 = statistics.median(r["step"] for r in two)
+    share = statistics.median(r["allreduce"] / r["step"] for r in two)
+    alone = statistics.median(r["allreduce_alone"]["seconds"] for r in two)
+    nbytes = two[0]["allreduce_alone"]["bytes"]
+    print(f"MLP {'-'.join(map(str, SIZES))}, global batch {GLOBAL_BATCH}, float32, "
+          f"median of {args.repeats} runs x {args.steps} steps")
+    print(f"  1 process  x 2 BLAS threads: {t1 * 1e3:7.1f} ms/step")
+    print(f"  2 ranks    x 1 BLAS thread : {t2 * 1e3:7.1f} ms/step   "
+          f"speed-up {t1 / t2:.2f}x (target >= 1.00)")
+    print(f"  Allreduce share of a 2-rank step: {share * 100:.1f} % (target < 15 %)")
+    print(f"  Allreduce alone: {nbytes / 1e6:.2f} MB in {alone * 1e3:.2f} ms "
+          f"= {nbytes / alone / 1e9:.2f} GB/s algorithm bandwidth")
+
+
+if __name__ == "__main__":
+    main()
