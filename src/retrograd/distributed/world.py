@@ -106,6 +106,10 @@ def is_main() -> bool:
     return world().rank == 0
 
 
+get_rank = rank  # PyTorch's names
+get_world_size = world_size
+
+
 def barrier() -> None:
     """Wait until every rank gets here (a no-op in a single process)."""
     w = world()

@@ -25,6 +25,12 @@ class _ManualSGD:
     def __init__(self, params, lr):
         self.params, self.lr = params, lr
 
+    def state_dict(self):
+        return {"lr": self.lr}
+
+    def load_state_dict(self, state):
+        self.lr = state["lr"]
+
     def zero_grad(self):
         for p in self.params:
             p.grad = None
@@ -70,3 +76,24 @@ def train_single(opt_name: str, steps: int, batch: int, seed: int = 7) -> dict:
                 break
         epoch += 1
     return {k: v.data.copy() for k, v in model.state_dict().items()}
+
+
+def fit_run(out: str | None, epochs: int, ckpt: str | None, resume: str | None,
+            opt_name: str) -> dict:
+    """``fit(..., distributed=True)`` on whatever world this process is in."""
+    from retrograd import distributed as dist
+    from retrograd.data import DataLoader, TensorDataset
+    from retrograd.train import fit
+
+    rg.manual_seed(0)
+    model = make_model()
+    X, Y = make_data()
+    loader = DataLoader(TensorDataset(X, Y), batch_size=64, shuffle=True, seed=5)
+    opt = make_optimizer(opt_name, list(model.parameters()))
+    history = fit(model, lambda o, y: ((o - y) ** 2).mean(), opt, loader, epochs=epochs,
+                  metrics=(), progress=False, checkpoint_dir=ckpt, resume=resume,
+                  distributed=True)
+    params = {k: v.data.copy() for k, v in model.state_dict().items()}
+    if out is not None:
+        np.savez(f"{out}{dist.rank()}.npz", loss=np.array(history["loss"]), **params)
+    return {"loss": np.array(history["loss"]), **params}
