@@ -99,3 +99,4 @@ for _name in ("sum", "mean", "max", "min", "argmax", "argmin", "var", "std", "lo
 del _name
 
 from . import nn  # noqa: E402,F401  (after Tensor: nn builds on it)
+from . import optim as optim  # noqa: E402  (nnopt: the optimisers, as rg.optim)

@@ -64,12 +64,16 @@ def training_state(state: TrainState, metadata: dict[str, Any] | None = None
         loader = getattr(state, f"{name}_loader")
         if loader is not None and hasattr(loader, "state_dict"):
             out["loaders"][name] = loader.state_dict()
-    for cb in state.callbacks:
-        if hasattr(cb, "state_dict") and not isinstance(cb, Checkpoint):
-            out["callbacks"].append([type(cb).__name__, cb.state_dict()])
-        else:
-            out["callbacks"].append([type(cb).__name__, None])
+    for cb in _stateful(state.callbacks):
+        out["callbacks"].append([type(cb).__name__, cb.state_dict()])
     return out
+
+
+def _stateful(callbacks: list) -> list:
+    """The callbacks whose state a checkpoint keeps (those with ``state_dict``)."""
+    return [cb for cb in callbacks
+            if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict")
+            and not isinstance(cb, Checkpoint)]
 
 
 def _restore(state: TrainState, path: str) -> int:
@@ -88,15 +92,13 @@ def _restore(state: TrainState, path: str) -> int:
         if loader is not None and hasattr(loader, "load_state_dict"):
             loader.load_state_dict(loader_state)
     cbs = saved.get("callbacks", [])
-    if len(cbs) != len(state.callbacks):
-        raise ValueError(f"fit: resume={path!r} was saved with {len(cbs)} callbacks, this run "
-                         f"has {len(state.callbacks)}; resume with the same callbacks")
-    for cb, (name, cb_state) in zip(state.callbacks, cbs):
-        if type(cb).__name__ != name:
-            raise ValueError(f"fit: resume={path!r}: callback {name} in the checkpoint, "
-                             f"{type(cb).__name__} in this run")
-        if cb_state is not None and hasattr(cb, "load_state_dict"):
-            cb.load_state_dict(cb_state)
+    mine = _stateful(state.callbacks)
+    if [name for name, _ in cbs] != [type(cb).__name__ for cb in mine]:
+        raise ValueError(f"fit: resume={path!r} was saved with the stateful callbacks "
+                         f"{[name for name, _ in cbs]}, this run has "
+                         f"{[type(cb).__name__ for cb in mine]}; resume with the same callbacks")
+    for cb, (_, cb_state) in zip(mine, cbs):
+        cb.load_state_dict(cb_state)
     state.history.epochs[:] = saved.get("history", [])
     state.step = int(saved.get("step", 0))
     return int(saved["epoch"])

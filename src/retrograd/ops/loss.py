@@ -1,0 +1,332 @@
+"""Loss primitives: forward and VJP side by side, each fused for speed and stability.
+
+Every loss here could be written as a composition of smaller ops (``log_softmax`` then an
+index then ``mean``; ``(x - y) ** 2`` then ``mean``); the fused forms do one pass, never form
+``log(0)`` or ``e^{1000}``, and their VJPs are the short closed forms the seeds derive (for
+softmax + cross-entropy, ``delta = a - y``). ``tests/nn/test_loss.py`` checks each against the
+unfused composition, central differences and PyTorch.
+
+``reduction`` is ``"mean"`` (the default), ``"sum"`` or ``"none"`` (one loss per element or
+per sample, no reduction).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd.function import Function
+from ..autograd.numerics import quiet
+from .activation import sigmoid_array
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction: Any, op: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+def _check_float(x: np.ndarray, op: str, what: str = "input") -> None:
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: {what} must be a floating-point tensor, got dtype {x.dtype}")
+
+
+def _reduce(loss: np.ndarray, reduction: str, denom: Any = None) -> np.ndarray:
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    if reduction == "sum":
+        return np.asarray(total, dtype=loss.dtype)
+    n = loss.size if denom is None else denom
+    with quiet:  # an empty batch (or every label ignored) gives NaN, as in PyTorch
+        return np.asarray(total / n, dtype=loss.dtype)
+
+
+def _upstream(grad: np.ndarray, reduction: str, n: Any) -> Any:
+    """dC/d(loss_i) for each element from dC/d(reduced loss)."""
+    if reduction == "none":
+        return grad
+    if reduction == "sum":
+        return grad.reshape(())
+    with quiet:
+        return grad.reshape(()) / n
+
+
+def _same_shape(x: np.ndarray, y: np.ndarray, op: str) -> None:
+    if x.shape != y.shape:
+        # NOTE: PyTorch broadcasts here with a warning; (N, 1) against (N,) then silently
+        # compares every pair. A silent wrong answer is worse than an error.
+        raise ValueError(f"{op}: input shape {x.shape} and target shape {y.shape} differ "
+                         "(reshape one of them; broadcasting would pair every element with "
+                         "every other)")
+
+
+# ----------------------------------------------------------------------------- regression
+class MSELoss(Function):
+    """out = reduce((x - y)^2)."""
+
+    def forward(self, x, y, reduction="mean"):
+        _check_float(x, "mse_loss")
+        y = np.asarray(y)
+        _same_shape(x, y, "mse_loss")
+        diff = np.subtract(x, y, dtype=x.dtype)
+        self.diff, self.reduction, self.n = diff, reduction, diff.size
+        return _reduce(diff * diff, reduction)
+
+    def backward(self, grad):
+        # d (x - y)^2 / dx = 2 (x - y) = -d/dy
+        g = _upstream(grad, self.reduction, self.n)
+        gx = self.diff * (2 * g)
+        if gx.dtype != self.diff.dtype:
+            gx = gx.astype(self.diff.dtype)
+        return (gx if self.needs[0] else None), (-gx if self.needs[1] else None)
+
+
+# ------------------------------------------------------------------ classification targets
+def _class_rows(x: np.ndarray, target: np.ndarray, op: str, ignore_index: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    """Bring ``x`` of shape (C,), (N, C) or (N, C, d1, ...) to rows (M, C), with the labels
+    ``y`` (M,) checked to lie in [0, C), and the mask of labels that are not ignored."""
+    _check_float(x, op)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class indices (int64), got dtype "
+                        f"{target.dtype}" + (" (class probabilities need a float target of "
+                                             "the input's shape)" if op == "cross_entropy"
+                                             else ""))
+    if x.ndim == 0:
+        raise ValueError(f"{op}: input must have a class dimension, got a 0-d tensor")
+    want = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
+    if target.shape != want:
+        layout = "(C,)" if x.ndim == 1 else "(N, C)" if x.ndim == 2 else "(N, C, d1, ...)"
+        raise ValueError(f"{op}: input of shape {x.shape} {layout} needs a target of shape "
+                         f"{want}, got {target.shape}")
+    c = x.shape[0] if x.ndim == 1 else x.shape[1]
+    if x.ndim <= 2:
+        rows = x.reshape(-1, c)
+    else:
+        rows = np.moveaxis(x, 1, -1).reshape(-1, c)
+    y = target.reshape(-1)
+    valid = y != ignore_index
+    bad = valid & ((y < 0) | (y >= c))
+    if bad.any():
+        label = int(y[bad.argmax()])
+        raise ValueError(f"{op}: label {label} is outside [0, {c}) (the input has C={c} "
+                         "classes)")
+    all_valid = bool(valid.all())
+    if not all_valid:
+        y = np.where(valid, y, 0)  # any index in range; those rows get zero weight
+    return rows, y, (None if all_valid else valid), want
+
+
+def _row_weights(y: np.ndarray, valid: np.ndarray | None, weight: np.ndarray | None,
+                 dtype: np.dtype) -> np.ndarray | None:
+    """w_{y_i} per row (0 for ignored rows), or None when every row has weight 1."""
+    if weight is None:
+        return None if valid is None else valid.astype(dtype)
+    w = weight[y].astype(dtype, copy=False)
+    return w if valid is None else w * valid
+
+
+def _check_weight(weight: Any, c: int, op: str) -> np.ndarray | None:
+    if weight is None:
+        return None
+    w = np.asarray(weight)
+    if w.shape != (c,):
+        raise ValueError(f"{op}: weight must have shape ({c},) (one per class), got {w.shape}")
+    return w
+
+
+def _unrows(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Inverse of the (M, C) row view made by ``_class_rows``."""
+    if len(shape) <= 2:
+        return g.reshape(shape)
+    moved = (shape[0],) + shape[2:] + (shape[1],)
+    return np.moveaxis(g.reshape(moved), -1, 1)
+
+
+class CrossEntropy(Function):
+    """out = reduce(-w_y log softmax(x)_y): log-softmax and negative log-likelihood in one.
+
+    Stable for logits of any size: the row maximum is subtracted before exponentiating and
+    log p_y is formed as (x_y - max) - log sum e^{x - max}, never as log of a rounded p.
+    """
+
+    def forward(self, x, target, weight=None, reduction="mean", ignore_index=-100):
+        target = np.asarray(target)
+        self.reduction, self.shape = reduction, x.shape
+        if target.dtype.kind == "f" and target.shape == x.shape:
+            return self._soft(x, target, weight, reduction)
+        rows, y, valid, out_shape = _class_rows(x, target, "cross_entropy", ignore_index)
+        w = _row_weights(y, valid, _check_weight(weight, rows.shape[1], "cross_entropy"),
+                         x.dtype)
+        r = np.arange(rows.shape[0])
+        with quiet:
+            z = rows - rows.max(axis=1, keepdims=True)
+            z_y = z[r, y]
+            np.exp(z, out=z)
+            s = z.sum(axis=1)
+            z /= s[:, None]  # z is now softmax(x) = a, kept for the VJP
+            loss = np.log(s) - z_y  # -log a_y
+        if w is not None:
+            loss *= w
+        self.p, self.y, self.w, self.soft = z, y, w, False
+        self.n = rows.shape[0] if w is None else w.sum()
+        return _reduce(loss.reshape(out_shape), reduction, self.n)
+
+    def _soft(self, x, t, weight, reduction):
+        """Class probabilities as target: out = reduce(-sum_c w_c t_c log softmax(x)_c)."""
+        _check_float(x, "cross_entropy")
+        c = x.shape[0] if x.ndim == 1 else x.shape[1]
+        w = _check_weight(weight, c, "cross_entropy")
+        rows = x.reshape(-1, c) if x.ndim <= 2 else np.moveaxis(x, 1, -1).reshape(-1, c)
+        trows = t.reshape(-1, c) if t.ndim <= 2 else np.moveaxis(t, 1, -1).reshape(-1, c)
+        if w is not None:
+            trows = trows * w
+        with quiet:
+            z = rows - rows.max(axis=1, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            loss = -(trows * logp).sum(axis=1).astype(x.dtype, copy=False)
+        self.logp, self.t, self.w, self.soft = logp, trows, w, True
+        self.n = rows.shape[0]
+        out_shape = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
+        return _reduce(loss.reshape(out_shape), reduction, self.n)
+
+    def backward(self, grad):
+        g = _upstream(grad, self.reduction, self.n)
+        if self.reduction == "none":
+            g = g.reshape(-1)
+        coef = g if self.w is None or self.soft else g * self.w
+        coef = np.asarray(coef, dtype=self._dtype())
+        gt = None
+        if self.soft:
+            # dL/dx_j = (sum_c w_c t_c) a_j - w_j t_j;  dL/dt_c = -w_c log a_c
+            t, logp = self.t, self.logp
+            gx = np.exp(logp) * t.sum(axis=1, keepdims=True) - t
+            gx *= coef[:, None] if coef.ndim else coef
+            if self.needs[1]:
+                gt = -logp * (coef[:, None] if coef.ndim else coef)
+                if self.w is not None:
+                    gt = gt * self.w
+                gt = _unrows(gt, self.shape)
+        else:
+            # The seeds' output delta: dL/dz = a - y (softmax minus one-hot), times the
+            # upstream gradient and the class weight of each row.
+            # (A new array, not self.p in place: retain_graph may run this backward again.)
+            gx = self.p * (coef[:, None] if coef.ndim else coef)
+            gx[np.arange(gx.shape[0]), self.y] -= coef
+        return _unrows(gx, self.shape), gt
+
+    def _dtype(self) -> np.dtype:
+        return (self.p if not self.soft else self.logp).dtype
+
+
+class NLLLoss(Function):
+    """out = reduce(-w_y x_y) for log-probabilities ``x``."""
+
+    def forward(self, x, target, weight=None, reduction="mean", ignore_index=-100):
+        rows, y, valid, out_shape = _class_rows(x, np.asarray(target), "nll_loss",
+                                                ignore_index)
+        w = _row_weights(y, valid, _check_weight(weight, rows.shape[1], "nll_loss"), x.dtype)
+        loss = -rows[np.arange(rows.shape[0]), y]
+        if w is not None:
+            loss *= w
+        self.shape, self.y, self.w, self.reduction = x.shape, y, w, reduction
+        self.n = rows.shape[0] if w is None else w.sum()
+        return _reduce(loss.reshape(out_shape), reduction, self.n)
+
+    def backward(self, grad):
+        # d(-x_y)/dx = -onehot(y)
+        g = _upstream(grad, self.reduction, self.n)
+        if self.reduction == "none":
+            g = g.reshape(-1)
+        if self.w is not None:
+            g = g * self.w
+        m = self.y.shape[0]
+        c = self.shape[0] if len(self.shape) == 1 else self.shape[1]
+        gx = np.zeros((m, c), dtype=grad.dtype)
+        gx[np.arange(m), self.y] = -g
+        return _unrows(gx, self.shape), None
+
+
+# ------------------------------------------------------------------------------ binary
+_LOG_FLOOR = -100.0  # PyTorch clamps log at -100 so that a 0 or 1 gives a finite loss
+_BCE_EPS = 1e-12     # and floors x (1 - x) at 1e-12 in the gradient
+
+
+class BCELoss(Function):
+    """out = reduce(-w [y log x + (1 - y) log(1 - x)]) for probabilities ``x`` in [0, 1]."""
+
+    def forward(self, x, y, weight=None, reduction="mean"):
+        _check_float(x, "binary_cross_entropy")
+        y = np.asarray(y)
+        _same_shape(x, y, "binary_cross_entropy")
+        if x.size and (x.min() < 0 or x.max() > 1):
+            bad = x[(x < 0) | (x > 1)].flat[0]
+            raise ValueError(f"binary_cross_entropy: every input must be a probability in "
+                             f"[0, 1], got {bad} (use binary_cross_entropy_with_logits for "
+                             "raw scores)")
+        with quiet:
+            log_x = np.maximum(np.log(x), _LOG_FLOOR)
+            log_1mx = np.maximum(np.log1p(-x), _LOG_FLOOR)
+        loss = -(y * (log_x - log_1mx) + log_1mx)
+        if weight is not None:
+            loss = loss * weight
+        loss = loss.astype(x.dtype, copy=False)
+        self.log_x, self.log_1mx, self.w, self.reduction = log_x, log_1mx, weight, reduction
+        self.save(x, y)
+        return _reduce(loss, reduction)
+
+    def backward(self, grad):
+        # dL/dx = (x - y) / (x (1 - x)),  dL/dy = log(1 - x) - log x  (both times w)
+        x, y = self.saved
+        g = _upstream(grad, self.reduction, x.size)
+        if self.w is not None:
+            g = g * self.w
+        gx = gy = None
+        if self.needs[0]:
+            gx = ((x - y) / np.maximum((1 - x) * x, _BCE_EPS) * g).astype(x.dtype, copy=False)
+        if self.needs[1]:
+            gy = ((self.log_1mx - self.log_x) * g).astype(y.dtype, copy=False)
+        return gx, gy
+
+
+class BCEWithLogitsLoss(Function):
+    """out = reduce(w [(1 - y) x + (1 + (p - 1) y) log(1 + e^{-x})]) for raw scores ``x``:
+    sigmoid and binary cross-entropy in one, stable for any x (p is ``pos_weight``)."""
+
+    def forward(self, x, y, weight=None, pos_weight=None, reduction="mean"):
+        op = "binary_cross_entropy_with_logits"
+        _check_float(x, op)
+        y = np.asarray(y)
+        _same_shape(x, y, op)
+        with quiet:
+            # softplus(-x) = log(1 + e^{-x}) = max(-x, 0) + log1p(e^{-|x|}): no overflow
+            sp = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
+        c = None if pos_weight is None else 1 + (pos_weight - 1) * y
+        loss = (1 - y) * x + (sp if c is None else c * sp)
+        if weight is not None:
+            loss = loss * weight
+        loss = loss.astype(x.dtype, copy=False)
+        self.sp, self.c, self.w, self.pw, self.reduction = sp, c, weight, pos_weight, reduction
+        self.save(x, y)
+        return _reduce(loss, reduction)
+
+    def backward(self, grad):
+        # dL/dx = c sigmoid(x) - p y (= sigmoid(x) - y without pos_weight)
+        # dL/dy = -x + (p - 1) softplus(-x)
+        x, y = self.saved
+        g = _upstream(grad, self.reduction, x.size)
+        if self.w is not None:
+            g = g * self.w
+        gx = gy = None
+        if self.needs[0]:
+            s = sigmoid_array(x)
+            d = s - y if self.c is None else self.c * s - self.pw * y
+            gx = (d * g).astype(x.dtype, copy=False)
+        if self.needs[1]:
+            d = -x if self.pw is None else (self.pw - 1) * self.sp - x
+            gy = (d * g).astype(y.dtype, copy=False)
+        return gx, gy

@@ -1,0 +1,79 @@
+"""Stochastic gradient descent, with momentum (heavy ball or Nesterov) and weight decay."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from .optimizer import Optimizer, required
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, PyTorch's formulation.
+
+    With ``g`` the gradient, ``lambda`` the weight decay, ``mu`` the momentum and ``tau`` the
+    dampening, each step does::
+
+        g <- g + lambda p                      (L2 regularisation: the gradient of
+                                                (lambda / 2) ||p||^2 added to the loss)
+        b <- g               at the first step, b <- mu b + (1 - tau) g after
+        g <- g + mu b  (nesterov)   or   g <- b
+        p <- p - lr g
+
+    Parameters
+    ----------
+    params : iterable of Tensors or dicts
+    lr : float
+    momentum, dampening, weight_decay : float
+        Default 0.
+    nesterov : bool
+        Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
+
+    State per parameter: ``momentum_buffer`` (when ``momentum > 0``).
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = required,  # type: ignore[assignment]
+                 momentum: float = 0, dampening: float = 0, weight_decay: float = 0,
+                 nesterov: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        self._nonneg(group, "SGD", "SGD", "lr", "momentum", "dampening", "weight_decay")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero "
+                             f"dampening (got momentum={group['momentum']}, "
+                             f"dampening={group['dampening']})")
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        lr, wd, mu = group["lr"], group["weight_decay"], group["momentum"]
+        d = g
+        if wd != 0:
+            d = self._buf(p)
+            np.multiply(p, wd, out=d)
+            d += g  # g + lambda p
+        if mu != 0:
+            b = state.get("momentum_buffer")
+            if b is None:
+                b = state["momentum_buffer"] = np.array(d, copy=True)
+            else:
+                b *= mu
+                tau = group["dampening"]
+                if tau == 0:
+                    b += d
+                else:
+                    t = self._buf(p, 1)
+                    np.multiply(d, 1 - tau, out=t)
+                    b += t  # mu b + (1 - tau) g
+            if group["nesterov"]:
+                t = self._buf(p, 1)
+                np.multiply(b, mu, out=t)
+                t += d  # g + mu b
+                d = t
+            else:
+                d = b
+        t = self._buf(p)
+        np.multiply(d, -lr, out=t)
+        p += t

@@ -1,0 +1,281 @@
+"""Optimisers against PyTorch: 25 steps from one start in float64, every parameter compared
+after every step, for each combination of options; state keys and values as PyTorch's;
+state_dict round trips that continue bit for bit."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+import retrograd as rg
+from retrograd import optim
+
+STEPS = 25
+SHAPES = [(5, 3), (3,), (1,), (2, 2)]
+
+
+def _grad(p: np.ndarray, k: int, step: int) -> np.ndarray:
+    """A gradient that depends on the current parameter (so differences would grow) and on
+    the step (so it is not stationary)."""
+    rng = np.random.default_rng(1000 * step + k)
+    return np.cos(3 * p) + 0.3 * p + rng.normal(size=p.shape)
+
+
+def _start():
+    rng = np.random.default_rng(7)
+    return [rng.normal(size=s) for s in SHAPES]
+
+
+def _run_both(torch, rg_cls, torch_cls, kwargs, steps=STEPS, groups=None):
+    start = _start()
+    ps = [rg.nn.Parameter(rg.tensor(a, dtype=rg.float64)) for a in start]
+    ts = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in start]
+    if groups is None:
+        opt, topt = rg_cls(ps, **kwargs), torch_cls(ts, **kwargs)
+    else:
+        opt = rg_cls([dict(g, params=[ps[i] for i in g["params"]]) for g in groups], **kwargs)
+        topt = torch_cls([dict(g, params=[ts[i] for i in g["params"]]) for g in groups],
+                         **kwargs)
+    for step in range(steps):
+        for k, (p, t) in enumerate(zip(ps, ts)):
+            if k == 2 and step % 3 == 0:
+                p.grad, t.grad = None, None  # a parameter without gradient is skipped
+                continue
+            p.grad = rg.tensor(_grad(p.data, k, step), dtype=rg.float64)
+            t.grad = torch.from_numpy(_grad(t.detach().numpy(), k, step))
+        opt.step()
+        topt.step()
+        for k, (p, t) in enumerate(zip(ps, ts)):
+            np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-11, atol=1e-13,
+                                       err_msg=f"parameter {k} after step {step + 1}")
+    return ps, ts, opt, topt
+
+
+def _combos(**options):
+    keys = list(options)
+    for values in itertools.product(*options.values()):
+        yield dict(zip(keys, values))
+
+
+SGD_CASES = [c for c in _combos(lr=[0.05], momentum=[0, 0.9], dampening=[0, 0.3],
+                                nesterov=[False, True], weight_decay=[0, 0.01])
+             if not (c["nesterov"] and (c["momentum"] == 0 or c["dampening"] != 0))]
+ADAM_CASES = list(_combos(lr=[0.01], betas=[(0.9, 0.999), (0.8, 0.9)], eps=[1e-8],
+                          weight_decay=[0, 0.1], amsgrad=[False, True]))
+ADAGRAD_CASES = list(_combos(lr=[0.1], lr_decay=[0, 0.01], weight_decay=[0, 0.1],
+                             initial_accumulator_value=[0, 0.5], eps=[1e-10]))
+RMSPROP_CASES = list(_combos(lr=[0.01], alpha=[0.99, 0.9], eps=[1e-8], weight_decay=[0, 0.1],
+                             momentum=[0, 0.9], centered=[False, True]))
+
+ALL = ([("SGD", c) for c in SGD_CASES] + [("Adam", c) for c in ADAM_CASES]
+       + [("AdamW", c) for c in ADAM_CASES] + [("Adagrad", c) for c in ADAGRAD_CASES]
+       + [("RMSprop", c) for c in RMSPROP_CASES])
+
+
+def _id(case):
+    name, kw = case
+    return name + "-" + ",".join(f"{k}={v}" for k, v in kw.items() if k not in ("lr", "eps"))
+
+
+@pytest.mark.parametrize("case", ALL, ids=[_id(c) for c in ALL])
+def test_matches_torch_every_step(torch, case):
+    name, kwargs = case
+    ps, ts, opt, topt = _run_both(torch, getattr(optim, name), getattr(torch.optim, name),
+                                  kwargs)
+    # the same state, under the same names, with the same values
+    for p, t in zip(ps, ts):
+        st, tst = opt.state[p], topt.state[t]
+        assert set(st) == {k for k, v in tst.items() if v is not None}, (st.keys(), tst.keys())
+        for k, v in st.items():
+            want = tst[k].detach().numpy() if hasattr(tst[k], "detach") else tst[k]
+            np.testing.assert_allclose(v, want, rtol=1e-11, atol=1e-13, err_msg=k)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_param_groups_match_torch(torch, name):
+    kw = {"lr": 0.01} if name != "SGD" else {"lr": 0.1, "momentum": 0.5}
+    groups = [{"params": [0, 1]}, {"params": [2, 3], "lr": 0.003, "weight_decay": 0.2}]
+    _run_both(torch, getattr(optim, name), getattr(torch.optim, name), kw, groups=groups)
+
+
+def _fresh(name, kwargs):
+    ps = [rg.nn.Parameter(rg.tensor(a, dtype=rg.float64)) for a in _start()]
+    return ps, getattr(optim, name)(ps, **kwargs)
+
+
+def _steps(ps, opt, first, n):
+    for step in range(first, first + n):
+        for k, p in enumerate(ps):
+            p.grad = rg.tensor(_grad(p.data, k, step), dtype=rg.float64)
+        opt.step()
+
+
+ROUND_TRIP = [("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+              ("Adam", {"lr": 0.01, "amsgrad": True}), ("AdamW", {"lr": 0.01}),
+              ("Adagrad", {"lr": 0.1, "lr_decay": 0.01}),
+              ("RMSprop", {"lr": 0.01, "momentum": 0.9, "centered": True})]
+
+
+@pytest.mark.parametrize("name,kwargs", ROUND_TRIP)
+def test_state_dict_round_trip_continues_bit_identically(name, kwargs):
+    ps, opt = _fresh(name, kwargs)
+    _steps(ps, opt, 0, 7)
+    # through the serialisable form: arrays + JSON text
+    arrays, meta = optim.flatten_state_dict(opt.state_dict())
+    meta = json.loads(json.dumps(meta))
+    arrays = {k: v.copy() for k, v in arrays.items()}
+    ps2 = [rg.nn.Parameter(rg.tensor(p.data.copy(), dtype=rg.float64)) for p in ps]
+    opt2 = getattr(optim, name)(ps2, lr=123.0)  # hyper-parameters come from the state too
+    opt2.load_state_dict(optim.unflatten_state_dict(arrays, meta))
+    _steps(ps, opt, 7, 8)
+    _steps(ps2, opt2, 7, 8)
+    for p, q in zip(ps, ps2):
+        assert np.array_equal(p.data, q.data)
+
+
+def test_state_dict_layout_is_pytorchs(torch):
+    ps, opt = _fresh("Adam", {"lr": 0.01})
+    _steps(ps, opt, 0, 2)
+    sd = opt.state_dict()
+    ts = [torch.tensor(a, requires_grad=True) for a in _start()]
+    topt = torch.optim.Adam(ts, lr=0.01)
+    for t in ts:
+        t.grad = torch.ones_like(t)
+    topt.step()
+    tsd = topt.state_dict()
+    assert sorted(sd["state"]) == sorted(tsd["state"]) == [0, 1, 2, 3]
+    assert sd["param_groups"][0]["params"] == tsd["param_groups"][0]["params"]
+    assert set(tsd["param_groups"][0]) >= set(sd["param_groups"][0])
+    assert sd["state"][0]["step"] == 2
+    # the state dict is a copy: stepping again does not change it
+    before = sd["state"][0]["exp_avg"].copy()
+    _steps(ps, opt, 2, 1)
+    assert np.array_equal(sd["state"][0]["exp_avg"], before)
+
+
+def test_torch_state_dict_loads(torch):
+    """A state dict from torch (tensors, float step) continues as torch does."""
+    start = _start()
+    ts = [torch.tensor(a, requires_grad=True) for a in start]
+    topt = torch.optim.Adam(ts, lr=0.01)
+    for step in range(5):
+        for k, t in enumerate(ts):
+            t.grad = torch.from_numpy(_grad(t.detach().numpy(), k, step))
+        topt.step()
+    tsd = topt.state_dict()
+    ps = [rg.nn.Parameter(rg.tensor(t.detach().numpy(), dtype=rg.float64)) for t in ts]
+    opt = optim.Adam(ps, lr=0.5)
+    opt.load_state_dict({"state": {i: {k: v.numpy() for k, v in s.items()}
+                                   for i, s in tsd["state"].items()},
+                         "param_groups": tsd["param_groups"]})
+    assert opt.param_groups[0]["lr"] == 0.01
+    for step in range(5, 10):
+        for k, (p, t) in enumerate(zip(ps, ts)):
+            p.grad = rg.tensor(_grad(p.data, k, step), dtype=rg.float64)
+            t.grad = torch.from_numpy(_grad(t.detach().numpy(), k, step))
+        opt.step()
+        topt.step()
+    for p, t in zip(ps, ts):
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12)
+
+
+def test_load_state_dict_errors():
+    ps, opt = _fresh("Adam", {"lr": 0.01})
+    _steps(ps, opt, 0, 1)
+    sd = opt.state_dict()
+    with pytest.raises(ValueError, match="parameter groups"):
+        optim.Adam([{"params": ps[:2]}, {"params": ps[2:]}]).load_state_dict(sd)
+    with pytest.raises(ValueError, match=r"hold \[4\] parameters, this optimiser's \[3\]"):
+        optim.Adam(ps[:3]).load_state_dict(sd)
+    wrong = [rg.nn.Parameter(rg.zeros(s, dtype=rg.float64)) for s in [(3, 5), (3,), (1,), (2, 2)]]
+    with pytest.raises(ValueError, match=r"exp_avg.*shape \(5, 3\).*\(3, 5\)"):
+        optim.Adam(wrong).load_state_dict(sd)
+    with pytest.raises(ValueError, match="'state' and 'param_groups'"):
+        opt.load_state_dict({"state": {}})
+
+
+def test_l2_regularisation_is_weight_decay():
+    """Seed 001 adds lambda ||W||^2-style L2 to the loss; SGD's weight_decay=lambda is the
+    same as adding (lambda / 2) ||W||^2 to the loss, step for step."""
+    lam, lr = 0.01, 0.1
+    rg.manual_seed(3)
+    x = rg.randn(8, 4, dtype=rg.float64)
+    y = rg.tensor([0, 1, 2, 1, 0, 2, 2, 1])
+    w0 = rg.randn(3, 4, dtype=rg.float64).data
+    wa, wb = rg.nn.Parameter(w0), rg.nn.Parameter(w0)
+    opt_a = optim.SGD([wa], lr=lr, weight_decay=lam)
+    opt_b = optim.SGD([wb], lr=lr)
+    for _ in range(20):
+        for w, opt, extra in ((wa, opt_a, False), (wb, opt_b, True)):
+            opt.zero_grad()
+            loss = rg.nn.functional.cross_entropy(x @ w.T, y)
+            if extra:
+                loss = loss + (lam / 2) * (w * w).sum()
+            loss.backward()
+            opt.step()
+    np.testing.assert_allclose(wa.data, wb.data, rtol=1e-13, atol=1e-15)
+    assert not np.allclose(wa.data, w0)
+
+
+def test_sgd_momentum_by_hand():
+    p = rg.nn.Parameter(rg.tensor([1.0], dtype=rg.float64))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    for _ in range(3):
+        p.grad = rg.tensor([1.0], dtype=rg.float64)
+        opt.step()
+    # buffers 1, 1.9, 2.71: p = 1 - 0.1 * (1 + 1.9 + 2.71)
+    np.testing.assert_allclose(p.data, [1 - 0.561], rtol=1e-14)
+
+
+def test_bad_arguments():
+    p = rg.nn.Parameter(rg.zeros(2))
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="lr"):
+        optim.SGD([p])
+    with pytest.raises(ValueError, match="invalid lr value: -1"):
+        optim.Adam([p], lr=-1)
+    with pytest.raises(ValueError, match="betas"):
+        optim.Adam([p], betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="Nesterov"):
+        optim.SGD([p], lr=0.1, nesterov=True)
+    with pytest.raises(TypeError, match="single Tensor"):
+        optim.SGD(p, lr=0.1)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
+    with pytest.raises(TypeError, match="int64"):
+        optim.SGD([rg.tensor([1, 2])], lr=0.1)
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([rg.ones(2, requires_grad=True) * 2], lr=0.1)
+
+
+def test_zero_grad_and_step_on_model():
+    model = rg.nn.Sequential(rg.nn.Linear(3, 4), rg.nn.ReLU(), rg.nn.Linear(4, 2))
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    x, y = rg.randn(5, 3), rg.tensor([0, 1, 1, 0, 1])
+    before = [p.data.copy() for p in model.parameters()]
+    loss = rg.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
+    assert all(p.data.dtype == np.float32 for p in model.parameters())
+    opt.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    loss = rg.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.data.any() for p in model.parameters())
+
+
+def test_step_refuses_a_parameter_a_pending_backward_needs():
+    w = rg.nn.Parameter(rg.ones(3))
+    opt = optim.SGD([w], lr=0.1)
+    w.grad = rg.ones(3)
+    loss = (w * w).sum()  # the graph saves w
+    with pytest.raises(RuntimeError, match="SGD.step.*Mul"):
+        opt.step()
+    loss.backward()
+    opt.step()  # fine once the graph has run
