@@ -100,3 +100,4 @@ del _name
 
 from . import nn  # noqa: E402,F401  (after Tensor: nn builds on it)
 from . import optim as optim  # noqa: E402  (nnopt: the optimisers, as rg.optim)
+from .serialization import load, save  # noqa: E402  (nnopt: safetensors state dicts)
