@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 SIZES = (784, 1024, 1024, 10)
@@ -47,7 +48,7 @@ def worker(steps: int) -> None:
     rng = np.random.default_rng(rank)
     X = rng.random((batch * 8, SIZES[0]), dtype=np.float32)
     Y = rng.integers(0, SIZES[-1], batch * 8)
-    times, ar = [], []
+    times, ar, waits, syncs = [], [], [], []
     for step in range(steps + 5):  # 5 warm-up steps
         i = (step % 8) * batch
         x, y = rg.tensor(X[i:i + batch]), Y[i:i + batch]
@@ -59,12 +60,19 @@ def worker(steps: int) -> None:
         for p in params:
             p.grad = None
         loss.backward()
+        t1 = time.perf_counter()
+        dist.barrier()  # the wait for the slower rank, kept out of the Allreduce's time
+        wait = time.perf_counter() - t1
+        t2 = time.perf_counter()
         model.sync_gradients()
+        t3 = time.perf_counter()
         for p in params:  # plain SGD (the benchmark measures the engine and MPI, not optim)
             p.data -= 0.01 * p.grad.data
         if step >= 5:
             times.append(time.perf_counter() - t0)
             ar.append(model.allreduce_seconds - a0)
+            waits.append(wait)
+            syncs.append(t3 - t2)
     # Allreduce alone, on the same buffer, for bandwidth
     bw = None
     if world > 1:
@@ -80,17 +88,19 @@ def worker(steps: int) -> None:
         bw = {"bytes": int(flat.nbytes), "seconds": statistics.median(reps)}
     if rank == 0:
         print(json.dumps({"world": world, "step": statistics.median(times),
-                          "allreduce": statistics.median(ar), "allreduce_alone": bw}))
+                          "allreduce": statistics.median(ar),
+                          "wait": statistics.median(waits), "sync": statistics.median(syncs),
+                          "allreduce_alone": bw}))
 
 
-def run(world: int, threads: int, steps: int) -> dict:
+def run(world: int, threads: int, steps: int, bind: str) -> dict:
     env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS=str(threads),
                OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     cmd = [sys.executable, __file__, "--worker", "--steps", str(steps)]
     if world > 1:
         cmd = [shutil.which("mpiexec") or "mpiexec", "-n", str(world), "--oversubscribe",
-               "--bind-to", "core"] + cmd
+               "--bind-to", bind] + cmd
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -99,28 +109,43 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--bind", default="core", help="mpiexec --bind-to (core, none)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args.steps)
         return
-    one, two = [], []
-    for _ in range(args.repeats):  # interleaved, so machine load hits both alike
-        one.append(run(1, 2, args.steps))
-        two.append(run(2, 1, args.steps))
-    t1 = statistics.median(r["step"] for r in one)
-    t2 = statistics.median(r["step"] for r in two)
-    share = statistics.median(r["allreduce"] / r["step"] for r in two)
-    alone = statistics.median(r["allreduce_alone"]["seconds"] for r in two)
+    one2, one1, two = [], [], []
+    for _ in range(args.repeats):  # interleaved, so machine load hits all alike
+        one2.append(run(1, 2, args.steps, args.bind))
+        two.append(run(2, 1, args.steps, args.bind))
+        one1.append(run(1, 1, args.steps, args.bind))
+
+    def med(rows: list, key: Any) -> float:
+        return statistics.median(key(r) for r in rows)
+
+    t12 = med(one2, lambda r: r["step"])
+    t11 = med(one1, lambda r: r["step"])
+    t2 = med(two, lambda r: r["step"])
+    share = med(two, lambda r: r["allreduce"] / r["step"])
+    wait = med(two, lambda r: r["wait"] / r["step"])
+    pack = med(two, lambda r: r["sync"] - r["allreduce"])
+    alone = med(two, lambda r: r["allreduce_alone"]["seconds"])
     nbytes = two[0]["allreduce_alone"]["bytes"]
+    predicted = t11 / 2 + pack + alone
+    ms = 1e3
     print(f"MLP {'-'.join(map(str, SIZES))}, global batch {GLOBAL_BATCH}, float32, "
-          f"median of {args.repeats} runs x {args.steps} steps")
-    print(f"  1 process  x 2 BLAS threads: {t1 * 1e3:7.1f} ms/step")
-    print(f"  2 ranks    x 1 BLAS thread : {t2 * 1e3:7.1f} ms/step   "
-          f"speed-up {t1 / t2:.2f}x (target >= 1.00)")
-    print(f"  Allreduce share of a 2-rank step: {share * 100:.1f} % (target < 15 %)")
-    print(f"  Allreduce alone: {nbytes / 1e6:.2f} MB in {alone * 1e3:.2f} ms "
-          f"= {nbytes / alone / 1e9:.2f} GB/s algorithm bandwidth")
+          f"median of {args.repeats} runs x {args.steps} steps (mpiexec --bind-to {args.bind})")
+    print(f"  1 process  x 2 BLAS threads: {t12 * ms:7.1f} ms/step")
+    print(f"  2 ranks    x 1 BLAS thread : {t2 * ms:7.1f} ms/step   "
+          f"speed-up {t12 / t2:.2f}x (target >= 1.00)")
+    print(f"  Allreduce share of a 2-rank step: {share * 100:.1f} % (target < 15 %); "
+          f"waiting for the slower rank before it: {wait * 100:.1f} %")
+    print(f"  Allreduce alone: {nbytes / 1e6:.2f} MB in {alone * ms:.2f} ms = "
+          f"{nbytes / alone / 1e9:.2f} GB/s; pack+scale {pack * ms:.2f} ms")
+    print(f"  scaling model: t(2) = t(1 process x 1 thread) / 2 + pack + Allreduce = "
+          f"{t11 * ms:.1f} / 2 + {pack * ms:.2f} + {alone * ms:.2f} = {predicted * ms:.1f} ms; "
+          f"measured {t2 * ms:.1f} ms ({(t2 / predicted - 1) * 100:+.0f} %)")
 
 
 if __name__ == "__main__":

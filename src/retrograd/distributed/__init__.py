@@ -12,6 +12,7 @@ A plain ``python train.py`` is a world of one rank and needs no MPI at all.
 from .ddp import DDP, DistributedDataParallel
 from .sampler import DistributedSampler
 from .world import (
+    abort_if_distributed,
     allgather_object,
     barrier,
     broadcast_object,
@@ -26,6 +27,7 @@ from .world import (
 )
 
 __all__ = [
+    "abort_if_distributed",
     "DDP",
     "DistributedDataParallel",
     "DistributedSampler",

@@ -149,6 +149,20 @@ def _abort_on_exception(exc_type: Any, exc: Any, tb: Any) -> None:
         w.MPI.COMM_WORLD.Abort(1)
 
 
+def abort_if_distributed(code: int = 1) -> None:
+    """End the whole MPI job with exit code ``code`` when this is one rank of several.
+
+    For a rank that is about to exit with an error it has handled itself (the command line
+    prints one line and returns a code): exiting alone would leave the other ranks waiting
+    in a collective for ever. In a single process this does nothing.
+    """
+    w = _WORLD
+    if w is not None and w.size > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        w.MPI.COMM_WORLD.Abort(int(code))
+
+
 def install_excepthook() -> None:
     """Make an unhandled exception on this rank abort the whole MPI job (idempotent)."""
     global _previous_excepthook
