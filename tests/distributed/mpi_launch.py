@@ -31,10 +31,10 @@ class Result:
 
 
 def run_mpi(script: str, *args: object, n: int = 2, timeout: float = 60) -> Result:
-    """Run ``scripts/<script>`` on ``n`` ranks; returns (returncode, output, seconds)."""
+    """Run ``scripts/<script>`` (or ``-m module``) on ``n`` ranks: (returncode, output, s)."""
     mpiexec = require_program("mpiexec")
-    cmd = [mpiexec, "-n", str(n), "--oversubscribe", sys.executable, str(SCRIPTS / script),
-           *map(str, args)]
+    target = [script] if script == "-m" else [str(SCRIPTS / script)]  # -m: run a module
+    cmd = [mpiexec, "-n", str(n), "--oversubscribe", sys.executable, *target, *map(str, args)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=mpi_env(), capture_output=True, text=True, timeout=timeout)
     return Result(proc, time.perf_counter() - t0)
