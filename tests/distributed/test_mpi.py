@@ -13,13 +13,16 @@ sys.path.insert(0, str(SCRIPTS))
 from common import fit_run, train_single  # noqa: E402
 
 
-@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
-def test_two_ranks_batch_32_equal_one_process_batch_64(tmp_path: Path, opt_name: str):
+# SGD (momentum) with gradients set to None between steps (packed by copy); Adam with
+# gradients zeroed in place (backward accumulates straight into the flat buffer)
+@pytest.mark.parametrize("opt_name,zeroing", [("sgd", "none"), ("adam", "inplace")])
+def test_two_ranks_batch_32_equal_one_process_batch_64(tmp_path: Path, opt_name: str,
+                                                        zeroing: str):
     steps = 20
-    res = run_mpi("equivalence.py", tmp_path / "p", opt_name, steps, 32)
+    res = run_mpi("equivalence.py", tmp_path / "p", opt_name, steps, 32, zeroing)
     assert res.returncode == 0, res.output
     ranks = [np.load(tmp_path / f"p{r}.npz") for r in range(2)]
-    want = train_single(opt_name, steps, 64)
+    want = train_single(opt_name, steps, 64, to_none=zeroing == "none")
     for r, got in enumerate(ranks):
         assert int(got["calls"]) == steps  # exactly one Allreduce per step
         for name, value in want.items():

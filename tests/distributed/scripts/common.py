@@ -31,7 +31,7 @@ class _ManualSGD:
     def load_state_dict(self, state):
         self.lr = state["lr"]
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
         for p in self.params:
             p.grad = None
 
@@ -52,7 +52,8 @@ def make_optimizer(name: str, params: list):
     raise ValueError(name)
 
 
-def train_single(opt_name: str, steps: int, batch: int, seed: int = 7) -> dict:
+def train_single(opt_name: str, steps: int, batch: int, to_none: bool = True,
+                 seed: int = 7) -> dict:
     """The reference: one process, the same samples in the same order, batch `batch`."""
     from retrograd.distributed import DistributedSampler
 
@@ -68,7 +69,7 @@ def train_single(opt_name: str, steps: int, batch: int, seed: int = 7) -> dict:
         for s in range(0, len(idx) - batch + 1, batch):
             b = idx[s:s + batch]
             loss = ((model(rg.tensor(X[b])) - rg.tensor(Y[b])) ** 2).mean()
-            opt.zero_grad()
+            opt.zero_grad(set_to_none=to_none)
             loss.backward()
             opt.step()
             step += 1

@@ -1,6 +1,7 @@
 """Train on every rank with DDP and a DistributedSampler; save this rank's parameters.
 
-Usage: equivalence.py OUT_PREFIX OPTIMIZER(sgd|adam|manual_sgd) STEPS PER_RANK_BATCH
+Usage: equivalence.py OUT_PREFIX OPTIMIZER(sgd|adam|manual_sgd) STEPS PER_RANK_BATCH ZEROING
+ZEROING: "none" (zero_grad() sets gradients to None) or "inplace" (zero_grad(False)).
 """
 
 import sys
@@ -14,6 +15,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from common import make_data, make_model, make_optimizer  # noqa: E402
 
 out, opt_name, steps, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+to_none = sys.argv[5] == "none"
 dist.init()
 # replicas start different (rank 0 from the reference seed): DDP must broadcast rank 0's
 rg.manual_seed(0 if dist.rank() == 0 else 1000 + dist.rank())
@@ -28,9 +30,13 @@ while step < steps:
     for s in range(0, len(idx) - batch + 1, batch):
         b = idx[s:s + batch]
         loss = ((model(rg.tensor(X[b])) - rg.tensor(Y[b])) ** 2).mean()
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=to_none)
         loss.backward()
         model.sync_gradients()
+        flat = model._buckets[0].flat
+        # after a sync every gradient lives in the one flat buffer (zeroed in place, the next
+        # backward accumulates straight into it)
+        assert all(np.shares_memory(p.grad.data, flat) for p in model.parameters())
         opt.step()
         step += 1
         if step == steps:
