@@ -19,7 +19,10 @@ to_none = sys.argv[5] == "none"
 dist.init()
 # replicas start different (rank 0 from the reference seed): DDP must broadcast rank 0's
 rg.manual_seed(0 if dist.rank() == 0 else 1000 + dist.rank())
-model = dist.DistributedDataParallel(make_model())
+net = make_model()
+net.register_buffer("counter", np.array([10 + dist.rank()], dtype=np.int64))  # 2nd dtype
+model = dist.DistributedDataParallel(net)
+assert int(net.counter.data[0]) == 10, "buffers are broadcast from rank 0 too"
 X, Y = make_data()
 opt = make_optimizer(opt_name, list(model.parameters()))
 sampler = dist.DistributedSampler(len(X), seed=7)
