@@ -279,3 +279,14 @@ def test_loss_module_weight_is_a_buffer():
     loss = nn.CrossEntropyLoss(weight=[1.0, 2.0])
     assert list(loss.state_dict()) == ["weight"]
     assert list(nn.MSELoss().state_dict()) == []
+
+
+def test_ignore_index_inside_the_class_range(torch):
+    x, y = _data(4)
+    y[2] = 1
+    v, g = _value_and_grad(lambda t: F.cross_entropy(t, y, ignore_index=1), x)
+    tx = torch.tensor(x, requires_grad=True)
+    tv = torch.nn.functional.cross_entropy(tx, torch.from_numpy(y), ignore_index=1)
+    tv.backward()
+    np.testing.assert_allclose(v, tv.item(), rtol=1e-13)
+    np.testing.assert_allclose(g, tx.grad.numpy(), rtol=1e-12, atol=1e-16)

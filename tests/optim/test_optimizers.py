@@ -279,3 +279,26 @@ def test_step_refuses_a_parameter_a_pending_backward_needs():
         opt.step()
     loss.backward()
     opt.step()  # fine once the graph has run
+
+
+def test_refuses_torch_options_it_does_not_implement(torch):
+    t = torch.zeros(2, requires_grad=True)
+    tsd = torch.optim.Adam([t], maximize=True).state_dict()
+    opt = optim.Adam([rg.nn.Parameter(rg.zeros(2))])
+    with pytest.raises(ValueError, match="maximize"):
+        opt.load_state_dict({"state": {}, "param_groups": tsd["param_groups"]})
+
+
+def test_closure_is_called_and_returned():
+    p = rg.nn.Parameter(rg.tensor([2.0], dtype=rg.float64))
+    opt = optim.SGD([p], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert loss.item() == 4.0
+    np.testing.assert_allclose(p.data, [1.0])  # 2 - 0.25 * 4

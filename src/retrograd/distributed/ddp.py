@@ -206,9 +206,10 @@ class DistributedDataParallel(Module):
                     p.grad = Tensor._wrap(view)
 
     # ------------------------------------------------------------------ state
-    def state_dict(self, prefix: str = "") -> OrderedDict[str, Tensor]:
+    def state_dict(self, prefix: str = "", keep_vars: bool = False
+                   ) -> OrderedDict[str, Tensor]:
         """The wrapped module's state dict (no ``"module."`` prefix)."""
-        return self.module.state_dict(prefix)
+        return self.module.state_dict(prefix, keep_vars=keep_vars)
 
     def load_state_dict(self, state_dict: Any, strict: bool = True) -> Any:
         """Load into the wrapped module (call it on every rank)."""

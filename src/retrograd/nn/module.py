@@ -8,7 +8,7 @@ keys such as ``"0.weight"``, and ``train()``/``eval()`` recursion.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
@@ -233,6 +233,8 @@ class Module:
     # ------------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> Module:
         """Training mode (dropout active, batch statistics in BatchNorm); returns self."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise ValueError(f"train: mode must be a bool, got {mode!r}")
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
@@ -282,31 +284,62 @@ class Module:
         return self.to(_dt.float32)
 
     # ------------------------------------------------------------------ state
-    def state_dict(self, prefix: str = "") -> OrderedDict[str, Tensor]:
+    def state_dict(self, prefix: str = "", keep_vars: bool = False
+                   ) -> OrderedDict[str, Tensor]:
         """Parameters and persistent buffers by dotted name, as detached tensors sharing
-        memory (the same keys as PyTorch for the same model)."""
+        memory (the same keys as PyTorch for the same model); ``keep_vars=True`` gives the
+        Parameters themselves.
+
+        A module reachable by two paths (a shared layer) appears under both, as in PyTorch,
+        although ``parameters()`` yields its tensors once.
+        """
         out: OrderedDict[str, Tensor] = OrderedDict()
-        for mprefix, m in self.named_modules(prefix.rstrip(".")):
+        for key, t, persistent in self._state_items(prefix.rstrip(".")):
+            if persistent:
+                out[key] = t if keep_vars else t.detach()
+        return out
+
+    def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Tensor, bool]]:
+        """(dotted name, tensor, persistent) for every parameter and buffer, walking every
+        path (no de-duplication: keys must match PyTorch's)."""
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        while stack:
+            mprefix, m = stack.pop()
             for name, p in m._parameters.items():
                 if p is not None:
-                    out[f"{mprefix}.{name}" if mprefix else name] = p.detach()
+                    yield (f"{mprefix}.{name}" if mprefix else name), p, True
             for name, b in m._buffers.items():
-                if b is not None and name not in m._non_persistent:
-                    out[f"{mprefix}.{name}" if mprefix else name] = b.detach()
-        return out
+                if b is not None:
+                    yield ((f"{mprefix}.{name}" if mprefix else name), b,
+                           name not in m._non_persistent)
+            children = [(f"{mprefix}.{name}" if mprefix else name, c)
+                        for name, c in m._modules.items() if c is not None]
+            stack.extend(reversed(children))
 
     def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
         """Copy values from ``state_dict`` into this module's parameters and buffers.
 
-        Values may be Tensors or arrays (a PyTorch state dict works after
-        ``{k: v.numpy() for k, v in sd.items()}``). With ``strict=True`` any missing or
-        unexpected key is an error; shape mismatches are always errors.
+        Values may be Tensors or arrays (a PyTorch state dict works as it is, or after
+        ``{k: v.numpy() for k, v in sd.items()}``) and are cast to each tensor's dtype.
+        With ``strict=True`` a missing or unexpected key is an error; with ``strict=False``
+        they are returned as ``(missing_keys, unexpected_keys)``. A shape mismatch is always
+        an error. Nothing is copied unless everything can be.
+
+        Raises
+        ------
+        TypeError
+            ``state_dict`` is not a mapping.
+        RuntimeError
+            Naming every missing and unexpected key (strict) and every shape mismatch.
         """
-        own = self.state_dict()
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: expected a mapping of names to tensors, got "
+                            f"{type(state_dict).__name__}")
+        own = {k: t for k, t, persistent in self._state_items() if persistent}
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         problems = []
-        values = {}
+        values = []
         for k, target in own.items():
             if k not in state_dict:
                 continue
@@ -315,28 +348,22 @@ class Module:
             if arr.shape != target.data.shape:
                 problems.append(f"size mismatch for {k}: copying a value of shape {arr.shape}, "
                                 f"the shape in this model is {target.data.shape}")
-            values[k] = arr
-        if strict and (missing or unexpected):
-            if missing:
-                problems.append("Missing key(s): " + ", ".join(f'"{k}"' for k in missing))
-            if unexpected:
-                problems.append("Unexpected key(s): " + ", ".join(f'"{k}"' for k in unexpected))
+            elif arr.dtype.kind not in "biuf":
+                problems.append(f"bad value for {k}: an array of dtype {arr.dtype}")
+            values.append((k, target, arr))
+        if strict and missing:
+            problems.insert(0, "Missing key(s) in state_dict: "
+                            + ", ".join(f'"{k}"' for k in missing) + ".")
+        if strict and unexpected:
+            problems.insert(1 if strict and missing else 0, "Unexpected key(s) in state_dict: "
+                            + ", ".join(f'"{k}"' for k in unexpected) + ".")
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(problems))
-        tensors = dict(self._state_tensors())
-        for k, arr in values.items():
-            t = tensors[k]
+        for k, t, arr in values:
             check_writeable(t, f"load_state_dict({k!r})")
             np.copyto(t.data, arr, casting="unsafe")
         return IncompatibleKeys(missing, unexpected)
-
-    def _state_tensors(self) -> Iterator[tuple[str, Tensor]]:
-        for mprefix, m in self.named_modules():
-            for store in (m._parameters, m._buffers):
-                for name, t in store.items():
-                    if t is not None:
-                        yield (f"{mprefix}.{name}" if mprefix else name), t
 
     # ------------------------------------------------------------------ printing
     def extra_repr(self) -> str:

@@ -109,6 +109,8 @@ def _class_rows(x: np.ndarray, target: np.ndarray, op: str, ignore_index: int
     else:
         rows = np.moveaxis(x, 1, -1).reshape(-1, c)
     y = target.reshape(-1)
+    if not 0 <= ignore_index < c and (y.size == 0 or (y.min() >= 0 and y.max() < c)):
+        return rows, y, None, want  # the common case: every label valid, none ignored
     valid = y != ignore_index
     bad = valid & ((y < 0) | (y >= c))
     if bad.any():

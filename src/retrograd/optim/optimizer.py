@@ -21,7 +21,6 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ..autograd.function import check_writeable
-from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 
 
@@ -31,6 +30,10 @@ class _Required:
 
 
 required = _Required()
+
+# PyTorch options with no counterpart here; a state dict that turns one on is refused
+# rather than silently run differently.
+_UNSUPPORTED = ("maximize", "capturable", "differentiable", "fused")
 
 
 class Optimizer:
@@ -131,22 +134,22 @@ class Optimizer:
 
             with enable_grad():
                 loss = closure()
-        with no_grad():
-            state = self.state
-            update = self._update
-            for group in self.param_groups:
-                for p in group["params"]:
-                    g = p.grad
-                    if g is None:
-                        continue
-                    if not p.data.flags.writeable:
-                        check_writeable(p, f"{type(self).__name__}.step")
-                    grad = g.data
-                    if grad.shape != p.data.shape:
-                        raise RuntimeError(f"{type(self).__name__}.step: a gradient of shape "
-                                           f"{grad.shape} for a parameter of shape "
-                                           f"{p.data.shape}")
-                    update(p.data, grad, state[p], group)
+        # The updates work on the arrays under the tensors, so no graph is ever recorded.
+        state = self.state
+        update = self._update
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                data = p.data
+                if not data.flags.writeable:
+                    check_writeable(p, f"{type(self).__name__}.step")
+                grad = g.data
+                if grad.shape != data.shape:
+                    raise RuntimeError(f"{type(self).__name__}.step: a gradient of shape "
+                                       f"{grad.shape} for a parameter of shape {data.shape}")
+                update(data, grad, state[p], group)
         return loss
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
@@ -232,10 +235,16 @@ class Optimizer:
                 entry[k] = v
             new_state[p] = entry
         self.state = new_state
+        for saved in saved_groups:
+            on = [k for k in _UNSUPPORTED if saved.get(k)]
+            if on:
+                raise ValueError(f"{name}.load_state_dict: the saved groups turn on "
+                                 f"{', '.join(on)}, which retrograd does not implement")
         for group, saved in zip(self.param_groups, saved_groups):
             for k, v in saved.items():
                 if k != "params":
                     group[k] = tuple(v) if isinstance(v, list) else v
+            self._check_group(group)
         self._scratch = {}
 
     def __repr__(self) -> str:
