@@ -7,3 +7,11 @@ from .layers.linear import Flatten, Identity, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
 from .parameter import Parameter
+
+# isort: split
+# Convolutional and deep networks (issue #4).
+from .layers.blocks import DenseBlock, Residual
+from .layers.conv import Conv2d
+from .layers.dropout import Dropout
+from .layers.normalization import BatchNorm1d, BatchNorm2d
+from .layers.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

@@ -150,3 +150,13 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
 
 __all__ += ["mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
             "binary_cross_entropy_with_logits"]
+
+
+# -- convolutional and deep networks (conv branch) ---------------------------------------
+from .layers.conv import conv2d  # noqa: E402
+from .layers.dropout import dropout  # noqa: E402
+from .layers.normalization import batch_norm  # noqa: E402
+from .layers.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: E402
+
+__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
+            "dropout"]
