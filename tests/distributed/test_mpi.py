@@ -31,6 +31,19 @@ def test_two_ranks_batch_32_equal_one_process_batch_64(tmp_path: Path, opt_name:
     # rank 1 built its model from another seed: equality also shows the start broadcast
 
 
+def test_sync_batchnorm_on_two_ranks_equals_batchnorm_on_one_process(tmp_path: Path):
+    steps = 10
+    res = run_mpi("equivalence.py", tmp_path / "p", "sgd", steps, 32, "none", "sync")
+    assert res.returncode == 0, res.output
+    want = train_single("sgd", steps, 64, bn="bn")
+    assert "1.running_var" in want
+    for r in range(2):
+        got = np.load(tmp_path / f"p{r}.npz")
+        for name, value in want.items():  # parameters and running statistics
+            np.testing.assert_allclose(got[name], value, rtol=0, atol=1e-10,
+                                       err_msg=f"rank {r}, {name}")
+
+
 def test_a_rank_that_raises_stops_the_job_with_its_error():
     res = run_mpi("abort.py", "raise", timeout=30)
     assert res.returncode != 0

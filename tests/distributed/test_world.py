@@ -57,3 +57,24 @@ def test_ddp_in_one_process_is_the_plain_model(no_mpi):
 def test_ddp_rejects_a_non_module(no_mpi):
     with pytest.raises(TypeError, match="expected an nn.Module"):
         dist.DistributedDataParallel(lambda x: x)
+
+
+def test_sync_batchnorm_alone_is_batchnorm_and_converts_in_place(no_mpi):
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU()).double()
+    bn = model[1]
+    converted = dist.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert converted is model and type(model[1]) is dist.SyncBatchNorm
+    assert model[1].weight is bn.weight and model[1].running_var is bn.running_var
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias",
+                                        "1.running_mean", "1.running_var",
+                                        "1.num_batches_tracked"]
+    x = rg.randn(8, 3, dtype=rg.float64)
+    ref = nn.BatchNorm1d(4).double()
+    z = model[0](x)
+    for mode in ("train", "eval"):
+        getattr(model, mode)()
+        getattr(ref, mode)()
+        np.testing.assert_allclose(model[1](z).data, ref(z).data, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="expected input"):
+        model.train()
+        model[1](rg.randn(8, 5))

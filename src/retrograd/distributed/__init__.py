@@ -11,6 +11,7 @@ A plain ``python train.py`` is a world of one rank and needs no MPI at all.
 
 from .ddp import DDP, DistributedDataParallel
 from .sampler import DistributedSampler
+from .sync_batchnorm import SyncBatchNorm
 from .world import (
     abort_if_distributed,
     allgather_object,
@@ -31,6 +32,7 @@ __all__ = [
     "DDP",
     "DistributedDataParallel",
     "DistributedSampler",
+    "SyncBatchNorm",
     "allgather_object",
     "barrier",
     "broadcast_object",

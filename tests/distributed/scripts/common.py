@@ -8,8 +8,18 @@ from retrograd import nn
 N_SAMPLES = 320
 
 
-def make_model() -> nn.Module:
-    return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+def make_model(bn: str = "") -> nn.Module:
+    """The test MLP; ``bn="bn"`` adds a BatchNorm1d, ``bn="sync"`` a SyncBatchNorm."""
+    if not bn:
+        return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+    model = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.Tanh(),
+                          nn.Linear(16, 3)).double()
+    if bn == "sync":
+        from retrograd.distributed import SyncBatchNorm
+
+        model = SyncBatchNorm.convert_sync_batchnorm(model)
+        assert type(model[1]) is SyncBatchNorm
+    return model
 
 
 def make_data() -> tuple[np.ndarray, np.ndarray]:
@@ -53,12 +63,12 @@ def make_optimizer(name: str, params: list):
 
 
 def train_single(opt_name: str, steps: int, batch: int, to_none: bool = True,
-                 seed: int = 7) -> dict:
+                 bn: str = "", seed: int = 7) -> dict:
     """The reference: one process, the same samples in the same order, batch `batch`."""
     from retrograd.distributed import DistributedSampler
 
     rg.manual_seed(0)
-    model = make_model()
+    model = make_model(bn)
     X, Y = make_data()
     opt = make_optimizer(opt_name, list(model.parameters()))
     sampler = DistributedSampler(len(X), num_replicas=1, rank=0, seed=seed)

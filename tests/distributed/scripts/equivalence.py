@@ -2,6 +2,7 @@
 
 Usage: equivalence.py OUT_PREFIX OPTIMIZER(sgd|adam|manual_sgd) STEPS PER_RANK_BATCH ZEROING
 ZEROING: "none" (zero_grad() sets gradients to None) or "inplace" (zero_grad(False)).
+BN (optional): "sync" puts a SyncBatchNorm layer into the model.
 """
 
 import sys
@@ -16,10 +17,11 @@ from common import make_data, make_model, make_optimizer  # noqa: E402
 
 out, opt_name, steps, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 to_none = sys.argv[5] == "none"
+bn = sys.argv[6] if len(sys.argv) > 6 else ""
 dist.init()
 # replicas start different (rank 0 from the reference seed): DDP must broadcast rank 0's
 rg.manual_seed(0 if dist.rank() == 0 else 1000 + dist.rank())
-net = make_model()
+net = make_model(bn)
 net.register_buffer("counter", np.array([10 + dist.rank()], dtype=np.int64))  # 2nd dtype
 model = dist.DistributedDataParallel(net)
 assert int(net.counter.data[0]) == 10, "buffers are broadcast from rank 0 too"
