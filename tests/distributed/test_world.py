@@ -78,3 +78,21 @@ def test_sync_batchnorm_alone_is_batchnorm_and_converts_in_place(no_mpi):
     with pytest.raises(ValueError, match="expected input"):
         model.train()
         model[1](rg.randn(8, 5))
+
+
+def test_fit_distributed_needs_a_loader_it_can_shard(no_mpi):
+    from retrograd.data import DataLoader, TensorDataset
+    from retrograd.distributed.fitting import shard_loader
+
+    ds = TensorDataset(np.zeros((10, 2)), np.arange(10))
+    with pytest.raises(TypeError, match="must be a retrograd.data.DataLoader"):
+        shard_loader([(ds[0])])
+    with pytest.raises(ValueError, match="has its own sampler"):
+        shard_loader(DataLoader(ds, batch_size=2, sampler=[3, 1, 2]))
+    own = DataLoader(ds, batch_size=2, sampler=dist.DistributedSampler(ds))
+    assert shard_loader(own) is own
+    sharded = shard_loader(DataLoader(ds, batch_size=4, shuffle=True, seed=1))
+    assert isinstance(sharded.sampler, dist.DistributedSampler) and sharded.batch_size == 4
+    # the seed comes from a copy of the loader's generator: the same loader, the same order
+    again = shard_loader(DataLoader(ds, batch_size=4, shuffle=True, seed=1))
+    assert list(sharded.sampler) == list(again.sampler)
