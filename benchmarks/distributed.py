@@ -155,6 +155,26 @@ def report(label: str, pick: Any, one2: list, one1: list, two: list,
     print(f"  scaling model: t(2) = t(1 x 1 thread) / 2 + pack + Allreduce = "
           f"{t11 * ms:.1f} / 2 + {pack * ms:.2f} + {alone * ms:.2f} = {predicted * ms:.1f} ms; "
           f"measured {t2 * ms:.1f} ms ({(t2 / predicted - 1) * 100:+.0f} %)")
+    if label == "best":
+        project(t11, pack, nbytes)
+
+
+# Networks for the projection: (name, bandwidth per rank in bytes/s, latency per message in s)
+NETWORKS = (("10 Gb/s Ethernet", 1.1e9, 30e-6), ("100 Gb/s InfiniBand", 11e9, 2e-6))
+
+
+def project(t1: float, pack: float, nbytes: int) -> None:
+    """The scaling model of docs/distributed.md: N machines, one rank each, ring Allreduce."""
+    ms = 1e3
+    print(f"  projection to N machines (one rank each, global batch {GLOBAL_BATCH}, "
+          f"t_c = {t1 * ms:.1f} ms on one, pack {pack * ms:.1f} ms):")
+    for name, beta, alpha in NETWORKS:
+        cells = []
+        for n in (2, 4, 8, 16, 32):
+            ar = 2 * (n - 1) / n * nbytes / beta + 2 * (n - 1) * alpha
+            t = t1 / n + pack + ar
+            cells.append(f"N={n}: {t * ms:.1f} ms ({t1 / t:.1f}x)")
+        print(f"    {name:20s} " + ", ".join(cells))
 
 
 if __name__ == "__main__":
