@@ -10,7 +10,7 @@ import pytest
 from mpi_launch import SCRIPTS, run_mpi
 
 sys.path.insert(0, str(SCRIPTS))
-from common import fit_run, train_single  # noqa: E402
+from dist_common import fit_run, train_single  # noqa: E402
 
 
 # SGD (momentum) with gradients set to None between steps (packed by copy); Adam with

@@ -13,7 +13,7 @@ import retrograd as rg
 from retrograd import distributed as dist
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from common import make_data, make_model, make_optimizer  # noqa: E402
+from dist_common import make_data, make_model, make_optimizer  # noqa: E402
 
 out, opt_name, steps, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 to_none = sys.argv[5] == "none"
