@@ -283,7 +283,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
 
     rg.manual_seed(args.seed)
+    if distributed and not main_rank:
+        dist.barrier()  # let rank 0 download the data alone, then read its files
     data = load_dataset(args.dataset, args.root, args.seed)
+    if distributed and main_rank:
+        dist.barrier()
     options = {"hidden": tuple(args.hidden), "activation": args.activation}
     model = build_model(args.model, data["in_shape"], data["num_classes"], options)
     optimizer = build_optimizer(args.optimizer, model.parameters(), lr, args.weight_decay)
