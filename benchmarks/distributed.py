@@ -160,6 +160,13 @@ def report(label: str, pick: Any, one2: list, one1: list, two: list,
           f"{(t11 - upd) * ms:.1f} / 2 + {upd * ms:.2f} + {pack * ms:.2f} + {alone * ms:.2f} = "
           f"{predicted * ms:.1f} ms; measured {t2 * ms:.1f} ms "
           f"({(t2 / predicted - 1) * 100:+.0f} %)")
+    # where the difference comes from: each term, predicted vs measured inside the 2-rank steps
+    comp2 = get(two, lambda r: r["step"] - r["wait"] - r["sync"] - r["update"])
+    ar2 = get(two, lambda r: r["allreduce"])
+    print(f"    per term: compute per rank {(t11 - upd) / 2 * ms:.1f} predicted, "
+          f"{comp2 * ms:.1f} measured; Allreduce {alone * ms:.2f} predicted (alone), "
+          f"{ar2 * ms:.2f} in the steps; wait for the slower rank "
+          f"{get(two, lambda r: r['wait']) * ms:.1f} (0 predicted)")
     if label == "best":
         project(t11 - upd, upd + pack, nbytes)
 
