@@ -268,6 +268,8 @@ def plot_history(history: Any, path: str, title: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
     import retrograd as rg
 
     from . import nn
@@ -319,10 +321,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"retrograd: {args.model} ({n_params:,} parameters), {args.optimizer} lr={lr:g}, "
           f"batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}"
           + (f"; resuming from {resume_folder}" if resume_folder else ""))
-    history = fit(model, nn.CrossEntropyLoss(), optimizer, train_loader, val_loader=test_loader,
-                  epochs=args.epochs, callbacks=[ckpt], progress=not args.no_progress,
-                  scheduler=scheduler,
-                  resume=resume_folder)
+    # A diverging run ends with fit's one-line NaN/inf message, not NumPy's overflow warnings.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        history = fit(model, nn.CrossEntropyLoss(), optimizer, train_loader,
+                      val_loader=test_loader, epochs=args.epochs, callbacks=[ckpt],
+                      progress=not args.no_progress, scheduler=scheduler, resume=resume_folder)
     if not len(history):
         raise UsageError(f"nothing to train: --epochs {args.epochs}")
     last = history.last
