@@ -11,7 +11,7 @@ from .optimizer import Optimizer
 
 
 def _check_adam(group: dict[str, Any], name: str) -> None:
-    Optimizer._nonneg(group, name, name, "lr", "eps", "weight_decay")
+    Optimizer._nonneg(group, name, "lr", "eps", "weight_decay")
     betas = group["betas"]
     if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
         raise ValueError(f"{name}: invalid betas {betas!r} (two numbers in [0, 1))")

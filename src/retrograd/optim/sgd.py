@@ -45,7 +45,7 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov))
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        self._nonneg(group, "SGD", "SGD", "lr", "momentum", "dampening", "weight_decay")
+        self._nonneg(group, "SGD", "lr", "momentum", "dampening", "weight_decay")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero "
                              f"dampening (got momentum={group['momentum']}, "

@@ -1,0 +1,299 @@
+"""2-D convolution as one GEMM: im2col through a strided view, col2im by strided accumulation.
+
+Layout
+------
+Tensors are NCHW to the user (PyTorch's shapes), but the arrays this op *makes* are stored
+channels-last: the output is an ``(N, Ho, Wo, O)`` buffer handed out as its NCHW transposed
+view. That choice is what lets every GEMM run on contiguous operands without a transposed
+copy:
+
+* forward   ``out[P, O]  = col[P, K] @ Wm[O, K]^T``   (P = N*Ho*Wo rows, K = kh*kw*C/groups)
+* backward  ``dW[O, K]   = grad[P, O]^T @ col[P, K]``
+*           ``dcol[P, K] = grad[P, O] @ Wm[O, K]``
+
+``col`` rows are ``(kh, kw, C)``-ordered patches; when the input is itself channels-last (the
+output of an earlier conv, BatchNorm, ReLU or pooling, which all keep their input's memory
+order) a patch row is kh*kw runs of C contiguous floats, so building ``col`` is a plain strided
+copy. The NCHW weight is reordered to ``(O, kh, kw, C)`` once per call (a few KiB).
+
+Memory
+------
+``col`` is the one large buffer: ``N * Ho * Wo * kh * kw * C_in * itemsize`` bytes (for a
+3x3 conv with 16 input channels, batch 128 on 8x8 maps in float32: 4.7 MB). It is built in the
+forward pass and kept for the weight gradient; the input gradient needs a second one
+(``dcol``), freed as soon as col2im has scattered it. When the input needs no gradient (the
+first layer) neither ``dcol`` nor the padded input gradient is made. A 1x1 convolution with
+stride 1 and no padding on a channels-last input needs no ``col`` copy at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..autograd.function import Function
+
+
+def pair(v: Any, name: str, op: str) -> tuple[int, int]:
+    """``3 -> (3, 3)``; ``(1, 2) -> (1, 2)``; anything else is a TypeError naming ``op``."""
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    try:
+        a, b = v
+        return int(a), int(b)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}") from None
+
+
+def out_size(size: int, k: int, s: int, p: int, d: int) -> int:
+    """Output length along one axis: floor((size + 2p - d(k-1) - 1) / s) + 1."""
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """The ``(N, H, W, C)`` view of an NCHW array (no copy; contiguous if x is channels-last)."""
+    return x.transpose(0, 2, 3, 1)
+
+
+def padded_nhwc(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """``x`` (NCHW) as an ``(N, H+2ph, W+2pw, C)`` array with a zero border.
+
+    Without padding this is a view; with padding, one channels-last copy (the price of the
+    border, paid once per call).
+    """
+    xh = channels_last(x)
+    if ph == 0 and pw == 0:
+        return xh
+    n, h, w, c = xh.shape
+    xp = np.empty((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+    # zero only the border; the interior is overwritten by the copy below
+    if ph:
+        xp[:, :ph] = 0
+        xp[:, ph + h:] = 0
+    if pw:
+        xp[:, ph:ph + h, :pw] = 0
+        xp[:, ph:ph + h, pw + w:] = 0
+    xp[:, ph:ph + h, pw:pw + w] = xh
+    return xp
+
+
+def windows(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int,
+            ho: int, wo: int) -> np.ndarray:
+    """Read-only ``(N, Ho, Wo, kh, kw, C)`` view: element ``[n, i, j, a, b, c]`` is
+    ``xp[n, i*sh + a*dh, j*sw + b*dw, c]``. No data is copied."""
+    s0, s1, s2, s3 = xp.strides
+    return as_strided(xp, shape=(xp.shape[0], ho, wo, kh, kw, xp.shape[3]),
+                      strides=(s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3), writeable=False)
+
+
+def window_slice(a: int, b: int, sh: int, sw: int, dh: int, dw: int, ho: int,
+                 wo: int) -> tuple[slice, slice]:
+    """Rows/columns of a padded map touched by kernel offset (a, b) over all output positions."""
+    r0, c0 = a * dh, b * dw
+    return (slice(r0, r0 + sh * (ho - 1) + 1, sh), slice(c0, c0 + sw * (wo - 1) + 1, sw))
+
+
+def padded_nchw(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """``x`` with a zero border, NCHW in memory (a view when there is no padding)."""
+    if ph == 0 and pw == 0:
+        return x
+    n, c, h, w = x.shape
+    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return xp
+
+
+def is_channels_last(x: np.ndarray) -> bool:
+    """Whether an NCHW array is stored with the channel axis innermost."""
+    return x.shape[1] > 1 and x.strides[1] < x.strides[3]
+
+
+class Conv2d(Function):
+    """out[n, o] = sum_c W[o, c] (*) x[n, c] + b[o]: cross-correlation, PyTorch's Conv2d.
+
+    ``x`` is ``(N, C, H, W)``, ``weight`` ``(O, C/groups, kh, kw)``, ``bias`` ``(O,)``;
+    ``stride``, ``padding``, ``dilation`` are pairs. The output is ``(N, O, Ho, Wo)`` stored
+    channels-last (see the module docstring).
+    """
+
+    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                groups=1):
+        n, c, h, w = x.shape
+        o, cg, kh, kw = weight.shape
+        sh, sw = stride
+        ph, pw = padding
+        dh, dw = dilation
+        g = groups
+        ho = out_size(h, kh, sh, ph, dh)
+        wo = out_size(w, kw, sw, pw, dw)
+        og = o // g
+        p = n * ho * wo
+        k = kh * kw * cg
+        dtype = np.result_type(x.dtype, weight.dtype)
+        if g == 1 and not is_channels_last(x):
+            # Channel-major path for NCHW inputs (a data batch, a small-C map):
+            # col^T[(c, a, b), (n, i, j)] copies runs of Wo contiguous pixels, and
+            # out^T[O, P] = Wm[O, K] @ col^T[K, P] comes out "CNHW" (channel-major), which keeps
+            # the elementwise ops and pooling after it on long contiguous rows.
+            xp = padded_nchw(x, ph, pw)
+            s0, s1, s2, s3 = xp.strides
+            win = as_strided(xp, shape=(c, kh, kw, n, ho, wo),
+                             strides=(s1, s2 * dh, s3 * dw, s0, s2 * sh, s3 * sw),
+                             writeable=False)
+            col_t = win.reshape(k, p)
+            wm = weight.reshape(1, o, k)  # (c, a, b) is the weight's own memory order
+            out_t = np.matmul(wm[0], col_t)
+            if out_t.dtype != dtype:
+                out_t = out_t.astype(dtype)
+            if bias is not None:
+                out_t += bias[:, None]
+            self.col = col_t[None]
+            self.wm = wm
+            self.cab = True
+            self.geom = (n, c, h, w, o, cg, kh, kw, sh, sw, ph, pw, dh, dw, g, ho, wo)
+            return out_t.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
+        else:
+            self.cab = False
+            xp = padded_nhwc(x, ph, pw)
+            win = windows(xp, kh, kw, sh, sw, dh, dw, ho, wo)
+            # Wm[g, o', (a, b, c')]: the weight reordered to match col's (kh, kw, C) rows
+            wm = weight.reshape(g, og, cg, kh, kw).transpose(0, 1, 3, 4, 2).reshape(g, og, k)
+            if g == 1:
+                col = win.reshape(p, k)  # the im2col copy (a view for 1x1/stride 1/no pad)
+                out = np.matmul(col, wm[0].T)  # (P, O): one GEMM, no transposed copy
+                col = col[None]
+            else:
+                # (G, P, K): each group's patches side by side, then one batched GEMM
+                col = win.reshape(n, ho, wo, kh, kw, g, cg).transpose(5, 0, 1, 2, 3, 4, 6)
+                col = col.reshape(g, p, k)
+                out = np.matmul(col, wm.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(p, o)
+        if out.dtype != dtype:
+            out = out.astype(dtype)
+        if bias is not None:
+            out += bias
+        self.col = col
+        self.wm = wm
+        self.geom = (n, c, h, w, o, cg, kh, kw, sh, sw, ph, pw, dh, dw, g, ho, wo)
+        return out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+
+    def backward(self, grad):
+        n, c, h, w, o, cg, kh, kw, sh, sw, ph, pw, dh, dw, g, ho, wo = self.geom
+        need = self.needs
+        col, wm = self.col, self.wm
+        self.col = self.wm = None
+        p = n * ho * wo
+        og = o // g
+        gx = gw = gb = None
+        wdt = self.inputs[1].data.dtype
+        if self.cab:
+            # channel-major: delta^T as (O, P) rows (free if grad is channel-major)
+            g_t = grad.transpose(1, 0, 2, 3).reshape(o, p)
+            if len(need) > 2 and need[2]:
+                gb = g_t.sum(axis=1)  # dC/db = sum of delta over batch and positions
+            if need[1]:
+                gw = np.matmul(g_t, col[0].T).reshape(o, cg, kh, kw).astype(wdt, copy=False)
+            gg_t = g_t[None]  # (G=1, O, P)
+        else:
+            # grad as (P, O) rows: free when it came from a channels-last op, else one copy
+            g2 = channels_last(grad).reshape(p, o)
+            if len(need) > 2 and need[2]:
+                gb = g2.sum(axis=0)  # dC/db = sum of delta over batch and positions
+            gg = g2.reshape(p, g, og).transpose(1, 0, 2)  # (G, P, O/G), a view
+            if need[1]:
+                # dC/dW = delta^T col, per group; then back to (O, C/G, kh, kw)
+                dwm = np.matmul(gg.transpose(0, 2, 1), col)  # (G, O/G, K)
+                gw = dwm.reshape(g, og, kh, kw, cg).transpose(0, 1, 4, 2, 3)
+                gw = np.ascontiguousarray(gw.reshape(o, cg, kh, kw)).astype(wdt, copy=False)
+            gg_t = gg.transpose(0, 2, 1)  # (G, O/G, P)
+        del col
+        if need[0]:
+            weight = self.inputs[1].data
+            if (g == 1 and sh == sw == 1 and ph <= dh * (kh - 1) and pw <= dw * (kw - 1)
+                    and c >= 16):
+                gx = conv_transpose_s1(grad, weight, ph, pw, dh, dw, h, w)
+            else:
+                # dC/dcol^T = W^T delta^T, (G, K, P), then scattered back (col2im)
+                dcol_t = np.matmul(wm.transpose(0, 2, 1), gg_t)
+                gx = col2im(dcol_t, n, c, h, w, cg, kh, kw, sh, sw, ph, pw, dh, dw, g, ho, wo,
+                            self.cab)
+            gx = gx.astype(self.inputs[0].data.dtype, copy=False)
+        return gx, gw, gb
+
+
+def conv_transpose_s1(grad: np.ndarray, weight: np.ndarray, ph: int, pw: int, dh: int,
+                      dw: int, h: int, w: int) -> np.ndarray:
+    """dC/dx of a stride-1 convolution as one more convolution (the "full" correlation of
+    the padded gradient with the flipped kernel): an im2col of ``grad`` and one GEMM.
+
+    dx[n, c, i, j] = sum_{o, a, b} delta[n, o, i + ph - a*dh, j + pw - b*dw] W[o, c, a, b];
+    flipping a -> kh-1-a turns that into a correlation over ``delta`` padded by
+    ``dh*(kh-1) - ph`` rows (needs ``ph <= dh*(kh-1)``). Chosen over col2im when the input has
+    enough channels for a wide GEMM: the scatter's inner loops are only C long.
+    """
+    n, o, ho, wo = grad.shape
+    _, c, kh, kw = weight.shape
+    lh, lw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    gp = padded_nhwc(grad, lh, lw)
+    colg = windows(gp, kh, kw, 1, 1, dh, dw, h, w).reshape(n * h * w, kh * kw * o)
+    # wt[c, (a', b', o)] = W[o, c, kh-1-a', kw-1-b']
+    wt = weight[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(c, kh * kw * o)
+    dx = np.matmul(colg, wt.T)
+    return dx.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+
+def col2im(dcol_t: np.ndarray, n: int, c: int, h: int, w: int, cg: int, kh: int, kw: int,
+           sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, g: int, ho: int,
+           wo: int, cab: bool = False) -> np.ndarray:
+    """Scatter-add patch gradients ``(G, K, P)`` back onto the (padded) input map.
+
+    One strided ``+=`` per kernel offset (kh*kw of them), each covering every output
+    position at once; overlapping windows (stride < kernel) accumulate. The accumulator is
+    ``(C, N, Hp, Wp)`` in memory so that both sides of each ``+=`` have runs of Wo contiguous
+    values (channels-last would give runs of only C); returned as an NCHW view.
+    """
+    hp, wp = h + 2 * ph, w + 2 * pw
+    dxp = np.zeros((g, cg, n, hp, wp), dtype=dcol_t.dtype)
+    # K is ordered (a, b, c') on the channels-last path, (c', a, b) on the NCHW one (cab)
+    if cab:
+        d = dcol_t.reshape(g, cg, kh, kw, n, ho, wo).transpose(2, 3, 0, 1, 4, 5, 6)
+    else:
+        d = dcol_t.reshape(g, kh, kw, cg, n, ho, wo).transpose(1, 2, 0, 3, 4, 5, 6)
+    for a in range(kh):
+        for b in range(kw):
+            rs, cs = window_slice(a, b, sh, sw, dh, dw, ho, wo)
+            dxp[:, :, :, rs, cs] += d[a, b]
+    dxp = dxp.reshape(c, n, hp, wp)
+    return dxp[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
+
+
+def conv2d_check(x: np.ndarray, weight: np.ndarray, bias: Any, stride: tuple,
+                 padding: tuple, dilation: tuple, groups: int, op: str = "conv2d") -> None:
+    """Validate shapes before NumPy sees them; errors name ``op`` and both shapes."""
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: weight must be 4-D (out, in/groups, kh, kw), got shape "
+                         f"{weight.shape}")
+    o, cg, kh, kw = weight.shape
+    if groups < 1 or o % groups:
+        raise ValueError(f"{op}: out_channels={o} must be divisible by groups={groups}")
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, {cg * groups}, H, W), got shape "
+                         f"{x.shape}")
+    if x.shape[1] != cg * groups:
+        raise ValueError(f"{op}: expected input of shape (N, {cg * groups}, H, W), got "
+                         f"{x.shape} (weight {weight.shape}, groups={groups})")
+    for name, v in (("stride", stride), ("dilation", dilation)):
+        if min(v) < 1:
+            raise ValueError(f"{op}: {name} must be >= 1, got {v}")
+    if min(padding) < 0:
+        raise ValueError(f"{op}: padding must be >= 0, got {padding}")
+    eh = dilation[0] * (kh - 1) + 1
+    ew = dilation[1] * (kw - 1) + 1
+    hp, wp = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+    if hp < eh or wp < ew:
+        raise ValueError(f"{op}: input of shape {x.shape} (padded to {hp}x{wp}) is smaller than "
+                         f"the kernel ({eh}x{ew} with dilation {dilation})")
+    if bias is not None and np.shape(bias) != (o,):
+        raise ValueError(f"{op}: bias of shape {np.shape(bias)} does not match {o} output "
+                         "channels")

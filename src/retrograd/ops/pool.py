@@ -1,0 +1,148 @@
+"""Pooling: max and mean over 2-D windows, and global average pooling.
+
+Both window ops loop over the kh*kw *kernel offsets* (4 for a 2x2 window), never over output
+positions: offset (a, b) of every window at once is one strided slice of the (padded) map.
+
+Backward, as seed 004 describes it: the gradient of a pooled value goes back to the inputs
+of its window so that the total is preserved - max pooling routes all of it to the position
+of the maximum (the first one in scan order on a tie, as PyTorch does), mean pooling spreads
+it evenly. Overlapping windows (stride < kernel) accumulate: the strided ``+=`` of each offset
+adds onto what earlier offsets wrote.
+
+Outputs keep the memory order of the input (``order="K"``), so channels-last maps from a
+convolution stay channels-last.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.function import Function
+from .conv import out_size
+
+
+def _slices(a: int, b: int, sh: int, sw: int, dh: int, dw: int, ho: int, wo: int):
+    r0, c0 = a * dh, b * dw
+    return (slice(None), slice(None), slice(r0, r0 + sh * (ho - 1) + 1, sh),
+            slice(c0, c0 + sw * (wo - 1) + 1, sw))
+
+
+def _pad(x: np.ndarray, ph: int, pw: int, value: float) -> np.ndarray:
+    if ph == 0 and pw == 0:
+        return x
+    n, c, h, w = x.shape
+    xp = _full_like_layout((n, c, h + 2 * ph, w + 2 * pw), x.strides, x.dtype, value)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return xp
+
+
+def pool_check(x: np.ndarray, k: tuple, s: tuple, p: tuple, d: tuple, op: str) -> tuple:
+    """Validate and return the output size (Ho, Wo)."""
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    if min(k) < 1 or min(s) < 1 or min(d) < 1:
+        raise ValueError(f"{op}: kernel_size, stride and dilation must be >= 1, got "
+                         f"{k}, {s}, {d}")
+    if min(p) < 0 or p[0] * 2 > k[0] or p[1] * 2 > k[1]:
+        raise ValueError(f"{op}: padding must be between 0 and half the kernel size "
+                         f"{k}, got {p}")
+    ho = out_size(x.shape[2], k[0], s[0], p[0], d[0])
+    wo = out_size(x.shape[3], k[1], s[1], p[1], d[1])
+    if ho < 1 or wo < 1:
+        raise ValueError(f"{op}: input of shape {x.shape} is smaller than the kernel {k} "
+                         f"(padding {p}, dilation {d})")
+    return ho, wo
+
+
+class MaxPool2d(Function):
+    """out[n, c, i, j] = max of the window at (i, j); ties go to the first in scan order."""
+
+    def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1)):
+        kh, kw = kernel
+        sh, sw = stride
+        dh, dw = dilation
+        ho, wo = pool_check(x, kernel, stride, padding, dilation, "max_pool2d")
+        xp = _pad(x, padding[0], padding[1], -np.inf)
+        out = xp[_slices(0, 0, sh, sw, dh, dw, ho, wo)].copy(order="K")
+        # index of the winning offset per output; strict > keeps the first maximum on ties
+        arg = np.zeros_like(out, dtype=np.uint8 if kh * kw < 256 else np.int32, order="K")
+        for k in range(1, kh * kw):
+            v = xp[_slices(k // kw, k % kw, sh, sw, dh, dw, ho, wo)]
+            m = v > out
+            np.copyto(out, v, where=m)
+            np.copyto(arg, k, where=m)
+        self.arg = arg
+        self.geom = (x.shape, xp.shape, xp.strides, padding, kernel, stride, dilation, ho, wo)
+        return out
+
+    def backward(self, grad):
+        shape, pshape, pstrides, (ph, pw), (kh, kw), (sh, sw), (dh, dw), ho, wo = self.geom
+        arg = self.arg
+        self.arg = None
+        gxp = _zeros_like_layout(pshape, pstrides, grad.dtype)
+        disjoint = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
+        for k in range(kh * kw):
+            dst = gxp[_slices(k // kw, k % kw, sh, sw, dh, dw, ho, wo)]
+            # all of a window's gradient goes to its maximum (seed 004: the sum is kept)
+            if disjoint:  # each input is in one window at most: write, don't accumulate
+                np.multiply(grad, arg == k, out=dst)
+            else:
+                np.add(dst, grad, out=dst, where=arg == k)
+        return gxp[:, :, ph:ph + shape[2], pw:pw + shape[3]]
+
+
+class AvgPool2d(Function):
+    """out[n, c, i, j] = mean of the window at (i, j) (zero padding counted, as PyTorch's
+    default ``count_include_pad=True``)."""
+
+    def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0)):
+        kh, kw = kernel
+        sh, sw = stride
+        ho, wo = pool_check(x, kernel, stride, padding, (1, 1), "avg_pool2d")
+        xp = _pad(x, padding[0], padding[1], 0.0)
+        out = xp[_slices(0, 0, sh, sw, 1, 1, ho, wo)].copy(order="K")
+        for k in range(1, kh * kw):
+            out += xp[_slices(k // kw, k % kw, sh, sw, 1, 1, ho, wo)]
+        out *= out.dtype.type(1.0 / (kh * kw))
+        self.geom = (x.shape, xp.shape, xp.strides, padding, kernel, stride, ho, wo)
+        return out
+
+    def backward(self, grad):
+        shape, pshape, pstrides, (ph, pw), (kh, kw), (sh, sw), ho, wo = self.geom
+        gxp = _zeros_like_layout(pshape, pstrides, grad.dtype)
+        share = grad * grad.dtype.type(1.0 / (kh * kw))  # each input gets 1/(kh*kw) of it
+        for k in range(kh * kw):
+            gxp[_slices(k // kw, k % kw, sh, sw, 1, 1, ho, wo)] += share
+        return gxp[:, :, ph:ph + shape[2], pw:pw + shape[3]]
+
+
+class GlobalAvgPool2d(Function):
+    """out[n, c, 0, 0] = mean over H and W (``AdaptiveAvgPool2d(1)``)."""
+
+    def forward(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"adaptive_avg_pool2d: expected a 4-D input (N, C, H, W), got "
+                             f"shape {x.shape}")
+        self.shape = x.shape
+        self.strides = x.strides
+        return x.mean(axis=(2, 3), keepdims=True)
+
+    def backward(self, grad):
+        n, c, h, w = self.shape
+        out = _zeros_like_layout(self.shape, self.strides, grad.dtype)
+        out += grad * grad.dtype.type(1.0 / (h * w))  # spread evenly over the H*W inputs
+        return out
+
+
+def _full_like_layout(shape: tuple, strides: tuple, dtype: np.dtype,
+                      value: float = 0.0) -> np.ndarray:
+    """``value``-filled array of NCHW ``shape``, channels-last in memory when ``strides`` (of
+    the array it stands in for) say so."""
+    n, c, h, w = shape
+    if c > 1 and strides[1] < strides[3]:
+        return np.full((n, h, w, c), value, dtype=dtype).transpose(0, 3, 1, 2)
+    return np.full(shape, value, dtype=dtype)
+
+
+def _zeros_like_layout(shape: tuple, strides: tuple, dtype: np.dtype) -> np.ndarray:
+    return _full_like_layout(shape, strides, dtype, 0.0)
