@@ -202,6 +202,7 @@ def test_to_double_float():
     assert model.scale.dtype == np.float64
     with pytest.raises(TypeError, match="floating-point dtype"):
         model.to(rg.int64)
+    assert model.to("cpu") is model and model.scale.dtype == np.float64
 
 
 def test_parameters_registered_once_and_in_order():

@@ -266,7 +266,13 @@ class Module:
 
     # ------------------------------------------------------------------ dtype
     def to(self, dtype: Any) -> Module:
-        """Convert floating-point parameters and buffers to ``dtype`` (in place)."""
+        """Convert floating-point parameters and buffers to ``dtype`` (in place).
+
+        ``"cpu"`` is accepted and changes nothing (retrograd runs on the CPU), so that
+        PyTorch code's ``model.to(device)`` runs unchanged.
+        """
+        if isinstance(dtype, str) and dtype.lower() == "cpu":
+            return self
         d = _dt.as_dtype(dtype)
         if d.kind != "f":
             raise TypeError(f"Module.to: expected a floating-point dtype, got {d}")

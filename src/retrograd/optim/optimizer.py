@@ -15,6 +15,7 @@ continues bit for bit.
 from __future__ import annotations
 
 import copy
+import numbers
 from collections import defaultdict
 from typing import Any, Callable, Iterable
 
@@ -108,10 +109,10 @@ class Optimizer:
         """Validate hyper-parameters (subclasses raise ValueError naming the bad one)."""
 
     @staticmethod
-    def _nonneg(group: dict[str, Any], name: str, opt: str, *keys: str) -> None:
+    def _nonneg(group: dict[str, Any], opt: str, *keys: str) -> None:
         for k in keys:
             v = group[k]
-            if not isinstance(v, (int, float)) or v < 0 or v != v:
+            if not isinstance(v, numbers.Real) or v < 0 or v != v:
                 raise ValueError(f"{opt}: invalid {k} value: {v!r} (must be a number >= 0)")
 
     # ------------------------------------------------------------------ stepping
@@ -144,13 +145,23 @@ class Optimizer:
                     continue
                 data = p.data
                 if not data.flags.writeable:
-                    check_writeable(p, f"{type(self).__name__}.step")
+                    self._not_writeable(p)
                 grad = g.data
                 if grad.shape != data.shape:
                     raise RuntimeError(f"{type(self).__name__}.step: a gradient of shape "
                                        f"{grad.shape} for a parameter of shape {data.shape}")
                 update(data, grad, state[p], group)
         return loss
+
+    def _not_writeable(self, p: Tensor) -> None:
+        try:
+            check_writeable(p, f"{type(self).__name__}.step")
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"{exc} If the graph was kept with backward(retain_graph=True), drop it "
+                "(del loss, or call the second backward) before optimizer.step(): its saved "
+                "parameters are protected while it can still run."
+            ) from None
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:  # pragma: no cover - abstract
@@ -224,6 +235,8 @@ class Optimizer:
             for k, v in s.items():
                 if isinstance(v, Tensor):
                     v = v.data
+                elif hasattr(v, "__array__") and not isinstance(v, np.ndarray):
+                    v = np.asarray(v)  # e.g. a torch tensor from torch's state_dict()
                 if isinstance(v, np.ndarray) and v.ndim > 0:
                     if v.shape != p.data.shape:
                         raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter "
