@@ -73,11 +73,14 @@ def rg_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, lr: float,
 # ---------------------------------------------------------------------------- torch
 
 
+TORCH_THREADS = [2]
+
+
 def torch_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, lr: float,
                   seed: int = 0) -> Callable[[], float]:
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS[0])
     torch.manual_seed(seed)
     layers: list = []
     for i in range(len(sizes) - 1):
@@ -171,7 +174,11 @@ NUMBER = {"W2": 40, "tiny": 400}
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--torch-threads", type=int, default=2,
+                    help="PyTorch's intra-op threads (the target is against 2; on a busy "
+                         "machine compare 1 with OPENBLAS_NUM_THREADS=1 as well)")
     args = ap.parse_args()
+    TORCH_THREADS[0] = args.torch_threads
     print(f"{'case':44s} {'retrograd':>10s} {'torch':>8s} {'numpy':>8s} {'ratio':>6s} "
           f"{'target':>6s}")
     for name, cfg in CASES.items():

@@ -142,6 +142,13 @@ def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["epoch-0001"]
     _, state, _ = load_checkpoint(str(tmp_path))
     assert state == {"a": 1}
+    # the temporary folder of a writer killed half way is ignored, then tidied up
+    (tmp_path / ".epoch-0002.abc123.tmp").mkdir()
+    (tmp_path / ".epoch-0002.abc123.tmp" / "model.safetensors").write_bytes(b"partial")
+    assert resolve_checkpoint(str(tmp_path)).endswith("epoch-0001")
+    monkeypatch.undo()
+    save_checkpoint(str(tmp_path), 2, {"w": rg.ones(2)}, {"a": 2})
+    assert sorted(os.listdir(tmp_path)) == ["epoch-0001", "epoch-0002"]
 
 
 TRAIN_SCRIPT = textwrap.dedent("""
