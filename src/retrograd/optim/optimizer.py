@@ -167,6 +167,16 @@ class Optimizer:
                 group: dict[str, Any]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _decayed(self, p: np.ndarray, g: np.ndarray, wd: float, i: int = 1) -> np.ndarray:
+        """``g + wd p`` (L2 weight decay folded into the gradient) in scratch buffer ``i``,
+        or ``g`` itself when ``wd`` is 0. Never writes to ``g``: it is the user's ``.grad``."""
+        if wd == 0:
+            return g
+        d = self._buf(p, i)
+        np.multiply(p, wd, out=d)
+        d += g
+        return d
+
     def _buf(self, param: np.ndarray, i: int = 0) -> np.ndarray:
         """A scratch array shaped like ``param``, reused across steps (``i`` picks one of
         several). Saves an allocation (and its page faults) per temporary per step."""
