@@ -128,6 +128,7 @@ def render_text(blocks: Sequence[Block], indent: int = 0) -> str:
     """Plain text: aligned tables, prose wrapped at 100 columns."""
     out: list[str] = []
     pad = " " * indent
+    prev = ""
     for b in blocks:
         if b.kind in ("h1", "h2", "h3"):
             if out:
@@ -137,6 +138,8 @@ def render_text(blocks: Sequence[Block], indent: int = 0) -> str:
             if under:
                 out.append(pad + under * min(len(b.text), WIDTH - indent))
         elif b.kind == "p":
+            if out and prev in ("table", "pre", "group"):
+                out.append("")  # prose right under a table would read as one of its rows
             out.extend(textwrap.wrap(b.text, WIDTH - indent, initial_indent=pad,
                                      subsequent_indent=pad, break_on_hyphens=False) or [""])
         elif b.kind == "pre":
@@ -149,6 +152,7 @@ def render_text(blocks: Sequence[Block], indent: int = 0) -> str:
             if b.open:
                 out.append(render_text(b.children, indent + 4))
         # "svg" has no text form
+        prev = b.kind
     return "\n".join(out)
 
 
