@@ -209,16 +209,10 @@ def build_report(args: argparse.Namespace) -> tuple[list, Any]:
             raise CliError("--samples, --sample and --loss need --layers or --checkpoint (with "
                            "no network given, seed 003's example is shown as published)")
         # seed 003, as published: first the gates, then the network
-        from ..creation import tensor
-        from .examples import worked_example
+        from .examples import gates, worked_example
 
         digits = args.digits or 15
-        x = tensor(-2.0, requires_grad=True)
-        y = tensor(5.0, requires_grad=True)
-        z = tensor(-4.0, requires_grad=True)
-        q = x + y
-        f = q * z
-        gate = trace(f, names={"x": x, "y": y, "z": z, "q": q, "f": f}, digits=6)
+        gate = gates()
         blocks.append(Block("h1", "Seed 003, reproduced by the engine"))
         blocks.append(Block("p", "Part 1: f(x, y, z) = (x + y) z at x = -2, y = 5, z = -4. The "
                                  "seed's result: [df/dx, df/dy, df/dz] = [-4, -4, 3]."))

@@ -21,7 +21,7 @@ from ..autograd.function import Function
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..tensor import Tensor
-from ._format import Block, Renderable, fmt_array, fmt_num
+from ._format import WIDTH, Block, Renderable, fmt_array, fmt_num
 
 # What each kind of gate does to the gradient (seed 003: "add distributes, multiply swaps,
 # max routes"), keyed by op (class) name.
@@ -30,10 +30,12 @@ ROLES = {
     "Sub": "sub distributes: x gets the upstream gradient, y gets it negated",
     "Mul": "multiply swaps: each input gets upstream x the OTHER input's value",
     "Div": "divide: x gets upstream / y, y gets -upstream x / y^2",
-    "Maximum": "max routes: the whole gradient goes to the larger input, the other gets 0",
-    "Minimum": "min routes: the whole gradient goes to the smaller input",
-    "Max": "max routes: only the largest element receives the gradient",
-    "Min": "min routes: only the smallest element receives the gradient",
+    "Maximum": "max routes: the larger input gets the whole gradient, the other 0 (a tie: "
+               "half each)",
+    "Minimum": "min routes: the smaller input gets the whole gradient, the other 0 (a tie: "
+               "half each)",
+    "Max": "max routes: only the largest element gets the gradient (tied maxima share it)",
+    "Min": "min routes: only the smallest element gets the gradient (tied minima share it)",
     "ReLU": "relu routes: gradient passes where the input was > 0, else 0 (relu'(0) = 0)",
     "Sigmoid": "sigmoid scales by σ(z)(1 - σ(z)) <= 1/4",
     "Tanh": "tanh scales by 1 - tanh(z)^2",
@@ -335,8 +337,14 @@ class Trace(Renderable):
             lines = []
             for x in fan:
                 total = sum(np.asarray(g) for _, g in x.pieces)
-                parts = " + ".join(f"{_short(g, d)} (from {src})" for src, g in x.pieces)
-                lines.append(f"{x.label}: {parts} = {_short(total, d)}")
+                parts = [f"{_short(g, d)} (from {src})" for src, g in x.pieces]
+                line = f"{x.label}: {' + '.join(parts)} = {_short(total, d)}"
+                if len(line) > WIDTH - 4:  # one path a line, aligned under the first
+                    pad = " " * len(x.label)
+                    line = "\n".join([f"{x.label}: {parts[0]}"]
+                                      + [f"{pad}+ {p}" for p in parts[1:]]
+                                      + [f"{pad}= {_short(total, d)}"])
+                lines.append(line)
             out.append(Block("pre", "\n".join(lines)))
             out.append(Block("p", "By the multivariable chain rule ∂L/∂v = Σ over the consumers "
                                   "c of v of ∂L/∂c · ∂c/∂v: every path from v to the loss "
