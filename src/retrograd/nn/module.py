@@ -25,6 +25,11 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
+def _dotted(prefix: str, name: str) -> str:
+    """``prefix.name``, or ``name`` at the top level."""
+    return f"{prefix}.{name}" if prefix else name
+
+
 class Module:
     """Base class of every layer and model.
 
@@ -178,7 +183,7 @@ class Module:
         yield prefix, self
         for name, m in self._modules.items():
             if m is not None:
-                yield from m.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+                yield from m.named_modules(_dotted(prefix, name), memo)
 
     def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
@@ -202,7 +207,7 @@ class Module:
                 if v is None or id(v) in seen:
                     continue
                 seen.add(id(v))
-                yield (f"{mprefix}.{name}" if mprefix else name), v
+                yield _dotted(mprefix, name), v
 
     def named_parameters(self, prefix: str = "", recurse: bool = True
                          ) -> Iterator[tuple[str, Parameter]]:
@@ -313,12 +318,11 @@ class Module:
             mprefix, m = stack.pop()
             for name, p in m._parameters.items():
                 if p is not None:
-                    yield (f"{mprefix}.{name}" if mprefix else name), p, True
+                    yield _dotted(mprefix, name), p, True
             for name, b in m._buffers.items():
                 if b is not None:
-                    yield ((f"{mprefix}.{name}" if mprefix else name), b,
-                           name not in m._non_persistent)
-            children = [(f"{mprefix}.{name}" if mprefix else name, c)
+                    yield _dotted(mprefix, name), b, name not in m._non_persistent
+            children = [(_dotted(mprefix, name), c)
                         for name, c in m._modules.items() if c is not None]
             stack.extend(reversed(children))
 
@@ -361,7 +365,7 @@ class Module:
             problems.insert(0, "Missing key(s) in state_dict: "
                             + ", ".join(f'"{k}"' for k in missing) + ".")
         if strict and unexpected:
-            problems.insert(1 if strict and missing else 0, "Unexpected key(s) in state_dict: "
+            problems.insert(1 if missing else 0, "Unexpected key(s) in state_dict: "
                             + ", ".join(f'"{k}"' for k in unexpected) + ".")
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
