@@ -79,5 +79,7 @@ def test_square_transposed_weight_is_named_as_such():
     assert not c["2.weight"].ok and "transposed" in c["2.weight"].note
     assert "transposed" not in c["0.weight"].note and "2 x" in c["0.weight"].note
     text = str(c)
-    assert "(see below)" in text and "2.weight: yours is the engine's transposed" in text
+    # each note printed once, in full, below the table
+    assert text.count("the engine's transposed") == 1
+    assert "2.weight: yours is the engine's transposed" in text
     assert max(len(line) for line in text.split("\n")) <= 100
