@@ -202,6 +202,25 @@ def test_updates_are_in_place():
         assert all(opt.state[ps[i]][k] is v for (i, k), v in buffers.items()), name
 
 
+def test_steps_after_the_first_allocate_no_state(monkeypatch):
+    """State buffers are made once, at the first step: later steps create none (a default
+    built eagerly, e.g. by dict.setdefault, would allocate one per parameter per step)."""
+    made = []
+    real = np.zeros_like
+
+    def counting(*args, **kwargs):
+        made.append(1)
+        return real(*args, **kwargs)
+
+    for name, kw in ROUND_TRIP + [("RMSprop", {"lr": 0.01, "weight_decay": 0.1})]:
+        ps, opt = _fresh(name, kw)
+        _steps(ps, opt, 0, 1)
+        monkeypatch.setattr(np, "zeros_like", counting)
+        _steps(ps, opt, 1, 3)
+        monkeypatch.setattr(np, "zeros_like", real)
+        assert not made, name
+
+
 def test_load_state_dict_errors():
     ps, opt = _fresh("Adam", {"lr": 0.01})
     _steps(ps, opt, 0, 1)
