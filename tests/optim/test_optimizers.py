@@ -329,9 +329,13 @@ def test_step_refuses_a_parameter_a_pending_backward_needs():
 def test_refuses_torch_options_it_does_not_implement(torch):
     t = torch.zeros(2, requires_grad=True)
     tsd = torch.optim.Adam([t], maximize=True).state_dict()
-    opt = optim.Adam([rg.nn.Parameter(rg.zeros(2))])
+    p = rg.nn.Parameter(rg.zeros(2))
+    opt = optim.Adam([p])
+    p.grad = rg.ones(2)
+    opt.step()
     with pytest.raises(ValueError, match="maximize"):
         opt.load_state_dict({"state": {}, "param_groups": tsd["param_groups"]})
+    assert opt.state[p]["step"] == 1  # refused before anything was replaced
 
 
 def test_closure_is_called_and_returned():

@@ -230,6 +230,11 @@ class Optimizer:
         if lens != saved_lens:
             raise ValueError(f"{name}.load_state_dict: the saved groups hold {saved_lens} "
                              f"parameters, this optimiser's {lens}")
+        for saved in saved_groups:
+            on = [k for k in _UNSUPPORTED if saved.get(k)]
+            if on:
+                raise ValueError(f"{name}.load_state_dict: the saved groups turn on "
+                                 f"{', '.join(on)}, which retrograd does not implement")
         by_index = {}
         for group, saved in zip(self.param_groups, saved_groups):
             for p, i in zip(group["params"], saved["params"]):
@@ -258,11 +263,6 @@ class Optimizer:
                 entry[k] = v
             new_state[p] = entry
         self.state = new_state
-        for saved in saved_groups:
-            on = [k for k in _UNSUPPORTED if saved.get(k)]
-            if on:
-                raise ValueError(f"{name}.load_state_dict: the saved groups turn on "
-                                 f"{', '.join(on)}, which retrograd does not implement")
         for group, saved in zip(self.param_groups, saved_groups):
             for k, v in saved.items():
                 if k != "params":
