@@ -336,6 +336,12 @@ def test_refuses_torch_options_it_does_not_implement(torch):
     with pytest.raises(ValueError, match="maximize"):
         opt.load_state_dict({"state": {}, "param_groups": tsd["param_groups"]})
     assert opt.state[p]["step"] == 1  # refused before anything was replaced
+    sd = opt.state_dict()
+    sd["param_groups"][0]["lr"] = -1.0
+    sd["state"][0]["step"] = 7
+    with pytest.raises(ValueError, match="invalid lr"):
+        opt.load_state_dict(sd)
+    assert opt.state[p]["step"] == 1 and opt.param_groups[0]["lr"] == 1e-3
 
 
 def test_closure_is_called_and_returned():

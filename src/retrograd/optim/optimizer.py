@@ -262,12 +262,15 @@ class Optimizer:
                     v = v.item()
                 entry[k] = v
             new_state[p] = entry
-        self.state = new_state
+        updates = []
         for group, saved in zip(self.param_groups, saved_groups):
-            for k, v in saved.items():
-                if k != "params":
-                    group[k] = tuple(v) if isinstance(v, list) else v
-            self._check_group(group)
+            new = {k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()
+                   if k != "params"}
+            self._check_group({**group, **new})  # every check before anything is replaced
+            updates.append(new)
+        self.state = new_state
+        for group, new in zip(self.param_groups, updates):
+            group.update(new)  # in place: the group dicts users and schedulers hold stay valid
         self._scratch = {}
 
     def __repr__(self) -> str:
