@@ -221,6 +221,8 @@ class Trace(Renderable):
     # -------------------------------------------------------------- queries
     @property
     def state(self) -> str:
+        """Which gradients the trace holds: forward only, after an untraced backward, or
+        after n traced backward calls."""
         if self.backward_calls:
             return f"after backward ({self.backward_calls} traced call" + \
                 ("s" if self.backward_calls > 1 else "") + ")"
@@ -230,6 +232,7 @@ class Trace(Renderable):
         return "forward only (no gradients yet)"
 
     def leaf(self, name: str) -> GateLeaf:
+        """The leaf named ``name`` (a variable name of the caller, or one given in ``names``)."""
         for lf in self.leaves:
             if lf.name == name:
                 return lf
@@ -237,6 +240,7 @@ class Trace(Renderable):
                        f"{[lf.name for lf in self.leaves]}")
 
     def node(self, name: str) -> GateNode:
+        """The op node whose output is named ``name``."""
         for nd in self.nodes:
             if nd.name == name or nd.label == name:
                 return nd
@@ -254,12 +258,14 @@ class Trace(Renderable):
         return "const " + _short(ref[1], self.digits)
 
     def run_order(self) -> list[GateNode]:
+        """The op nodes in the order the engine ran (or, before backward, will run) them."""
         if self.order:
             return [self.nodes[i] for i in self.order]
         return sorted(self.nodes, key=lambda n: n.seq)  # newest first, as the engine will run
 
     @property
     def collapsed(self) -> bool:
+        """True when the graph is too large to list node by node and is shown per module."""
         return len(self.nodes) > self.max_nodes and any(n.module for n in self.nodes)
 
     # -------------------------------------------------------------- rendering

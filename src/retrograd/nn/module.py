@@ -155,6 +155,7 @@ class Module:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as the child ``name`` (``None`` marks an absent optional one)."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} is a {type(module).__name__}, not a Module")
         self.__dict__.pop(name, None)
@@ -176,6 +177,7 @@ class Module:
     # ------------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "", memo: set | None = None
                       ) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for self (name ``""``) and every descendant, each once."""
         memo = set() if memo is None else memo
         if id(self) in memo:
             return
@@ -186,15 +188,18 @@ class Module:
                 yield from m.named_modules(_dotted(prefix, name), memo)
 
     def modules(self) -> Iterator[Module]:
+        """Self and every descendant module, each once."""
         for _, m in self.named_modules():
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """(name, module) of the direct children."""
         for name, m in self._modules.items():
             if m is not None:
                 yield name, m
 
     def children(self) -> Iterator[Module]:
+        """The direct child modules."""
         for _, m in self.named_children():
             yield m
 
@@ -215,18 +220,23 @@ class Module:
         return self._named_members("_parameters", prefix, recurse)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter once, in registration order (e.g. for an optimiser)."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True
                       ) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer) pairs, each buffer once."""
         return self._named_members("_buffers", prefix, recurse)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Every buffer (e.g. running statistics) once."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def get_submodule(self, target: str) -> Module:
+        """The module at dotted path ``target`` (``""`` is self); an AttributeError names
+        the missing part."""
         m: Module = self
         for part in target.split(".") if target else []:
             if part not in m._modules or m._modules[part] is None:
@@ -249,6 +259,7 @@ class Module:
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter (e.g. ``False`` to freeze); returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
@@ -289,9 +300,11 @@ class Module:
         return self
 
     def double(self) -> Module:
+        """Convert floating-point parameters and buffers to float64; returns self."""
         return self.to(_dt.float64)
 
     def float(self) -> Module:
+        """Convert floating-point parameters and buffers to float32; returns self."""
         return self.to(_dt.float32)
 
     # ------------------------------------------------------------------ state

@@ -24,6 +24,7 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_reduction(reduction: Any, op: str) -> str:
+    """``reduction`` if it is "mean", "sum" or "none"; else a ValueError naming ``op``."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     return reduction

@@ -71,6 +71,7 @@ class LRScheduler:
                 if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved (load the optimiser's state dict too)."""
         self.__dict__.update(state_dict)
 
 
