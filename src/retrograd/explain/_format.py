@@ -75,6 +75,20 @@ def fmt_array(a: Any, digits: int = 6, max_items: int = 8, shape: bool = False) 
     return f"{pre}[{head}, ...]\n{stats.strip()}"
 
 
+def fmt_short(a: Any, digits: int = 6) -> str:
+    """One line for a table cell or a graph label: an array of at most 4 values in full, a
+    larger one as its shape, largest magnitude and count of non-finite entries."""
+    if a is None:
+        return "-"
+    arr = np.asarray(a)
+    if arr.size <= 4:
+        return fmt_array(arr, digits, max_items=4).replace("\n", " ")
+    finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
+    big = fmt_num(np.abs(finite).max(), 3) if finite.size else "nan"
+    bad = arr.size - finite.size
+    return f"{arr.shape} max|.|={big}" + (f" non-finite={bad}" if bad else "")
+
+
 def fmt_shape(a: Any) -> str:
     if a is None:
         return "-"
