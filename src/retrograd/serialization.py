@@ -88,11 +88,19 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike,
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"save: the directory {directory!r} does not exist")
+    write_atomic(path, blob)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` all or nothing: to a temporary file in the same directory,
+    flushed to disk, then renamed over ``path`` (a crash leaves the old file, or none)."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
                                suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(blob)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

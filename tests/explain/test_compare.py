@@ -69,3 +69,17 @@ def test_no_gradient_yet_is_an_error():
     m = nn.Sequential(nn.Linear(3, 2))
     with pytest.raises(ValueError, match="backward"):
         rg.explain.compare({"0.weight": np.zeros((2, 3))}, m)
+
+
+def test_square_transposed_weight_is_named_as_such():
+    g = _seed_hand_grads()
+    g["2.weight"] = g["2.weight"].T          # right shape (2x2), wrong layout
+    g["0.weight"] = 2 * g["0.weight"]        # not a transpose: no such note
+    c = rg.explain.compare(g, _seed_model_after_backward())
+    assert not c["2.weight"].ok and "transposed" in c["2.weight"].note
+    assert "transposed" not in c["0.weight"].note and "2 x" in c["0.weight"].note
+    text = str(c)
+    # each note printed once, in full, below the table
+    assert text.count("the engine's transposed") == 1
+    assert "2.weight: yours is the engine's transposed" in text
+    assert max(len(line) for line in text.split("\n")) <= 100

@@ -154,3 +154,21 @@ def test_tracing_does_not_change_the_gradients_of_a_conv_net():
     assert len(tr.order) == len(tr.nodes)
     text = str(tr)
     assert max(len(line) for line in text.split("\n")) <= 100
+
+
+def test_long_fan_out_sums_wrap_one_path_a_line_and_ties_are_explained():
+    x = rg.tensor([1.0, -2.0, 3.0, 3.0], requires_grad=True)
+    w = rg.tensor([0.5, 0.5, 4.0, -1.0], requires_grad=True)
+    h = (x * w).relu()
+    m = rg.maximum(h, x)
+    loss = m.max() + h.sum() + x.max()  # x's maximum is tied: 3 and 3 share the gradient
+    tr = rg.explain.trace(loss)
+    text = str(tr)
+    assert max(len(line) for line in text.split("\n")) <= 100
+    lines = text.split("\n")
+    i = next(k for k, s in enumerate(lines) if s.startswith("x: "))
+    # the pieces of x's gradient, one a line, aligned under each other, then their sum
+    assert lines[i + 1].startswith(" + ") and lines[i + 2].startswith(" + ")
+    assert lines[i + 3] == " = [0.5, 0, 8.5, 0.5]"
+    assert x.grad.data.tolist() == [0.5, 0.0, 8.5, 0.5]  # 0.5 w + 1/2 at each tied maximum
+    assert "tied maxima share it" in text and "a tie: half each" in text

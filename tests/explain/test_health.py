@@ -112,7 +112,6 @@ def test_as_a_fit_callback():
 
     x, y = rg.randn(64, 32).numpy(), rg.randn(64, 10).numpy()
     loader = DataLoader(TensorDataset(x, y), batch_size=16)
-    h = GradientHealth()
     for model, vanishes in ((sigmoid_stack(), True), (residual_stack(), False)):
         h = GradientHealth()
         opt = rg.optim.SGD(model.parameters(), lr=0.05)

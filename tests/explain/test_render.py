@@ -24,15 +24,6 @@ def _seed_view():
     return rg.explain.backprop(examples.model(), x, y, loss, digits=15)
 
 
-def _gate_trace():
-    x = rg.tensor(-2.0, requires_grad=True)
-    y = rg.tensor(5.0, requires_grad=True)
-    z = rg.tensor(-4.0, requires_grad=True)
-    q = x + y
-    f = q * z
-    return rg.explain.trace(f)
-
-
 class _Checker(HTMLParser):
     """Collects tags, checks nesting, and every URL-bearing attribute."""
 
@@ -79,7 +70,7 @@ def test_markdown_has_headings_and_pipe_tables():
 
 def _html_page():
     view, published = examples.worked_example(15)
-    blocks = _gate_trace().blocks() + view.blocks() + published
+    blocks = examples.gates().blocks() + view.blocks() + published
     return rg.explain.render(blocks, "html")
 
 
@@ -127,7 +118,7 @@ def test_html_renders_in_headless_chromium(tmp_path):
 
 
 def test_dot_labels_edges_with_value_and_gradient_and_renders(tmp_path):
-    tr = _gate_trace()
+    tr = examples.gates()
     src = tr.to_dot()
     assert src.startswith("digraph")
     # edge x -> q = Add carries x's value -2 and the gradient -4 sent back to x

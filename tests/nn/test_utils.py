@@ -42,3 +42,18 @@ def test_clip_grad_value_and_nonfinite():
     with pytest.raises(RuntimeError, match="total norm of order 2.0 of the gradients is inf"):
         nn.utils.clip_grad_norm_(p, 1.0, error_if_nonfinite=True)
     assert nn.utils.clip_grad_norm_([], 1.0).item() == 0.0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_clip_grad_norm_nonfinite_matches_torch(torch, bad):
+    gs = [np.array([bad, 1.0]), np.array([2.0, 3.0])]
+    ps = [rg.nn.Parameter(rg.zeros(2, dtype=rg.float64)) for _ in gs]
+    ts = [torch.zeros(2, dtype=torch.float64, requires_grad=True) for _ in gs]
+    for p, t, g in zip(ps, ts, gs):
+        p.grad = rg.tensor(g, dtype=rg.float64)
+        t.grad = torch.from_numpy(g.copy())
+    total = nn.utils.clip_grad_norm_(ps, max_norm=1.0)
+    ttotal = torch.nn.utils.clip_grad_norm_(ts, max_norm=1.0)
+    np.testing.assert_array_equal(total.item(), ttotal.item())
+    for p, t in zip(ps, ts):
+        np.testing.assert_array_equal(p.grad.data, t.grad.numpy())

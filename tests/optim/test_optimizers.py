@@ -202,6 +202,25 @@ def test_updates_are_in_place():
         assert all(opt.state[ps[i]][k] is v for (i, k), v in buffers.items()), name
 
 
+def test_steps_after_the_first_allocate_no_state(monkeypatch):
+    """State buffers are made once, at the first step: later steps create none (a default
+    built eagerly, e.g. by dict.setdefault, would allocate one per parameter per step)."""
+    made = []
+    real = np.zeros_like
+
+    def counting(*args, **kwargs):
+        made.append(1)
+        return real(*args, **kwargs)
+
+    for name, kw in ROUND_TRIP + [("RMSprop", {"lr": 0.01, "weight_decay": 0.1})]:
+        ps, opt = _fresh(name, kw)
+        _steps(ps, opt, 0, 1)
+        monkeypatch.setattr(np, "zeros_like", counting)
+        _steps(ps, opt, 1, 3)
+        monkeypatch.setattr(np, "zeros_like", real)
+        assert not made, name
+
+
 def test_load_state_dict_errors():
     ps, opt = _fresh("Adam", {"lr": 0.01})
     _steps(ps, opt, 0, 1)
@@ -310,9 +329,19 @@ def test_step_refuses_a_parameter_a_pending_backward_needs():
 def test_refuses_torch_options_it_does_not_implement(torch):
     t = torch.zeros(2, requires_grad=True)
     tsd = torch.optim.Adam([t], maximize=True).state_dict()
-    opt = optim.Adam([rg.nn.Parameter(rg.zeros(2))])
+    p = rg.nn.Parameter(rg.zeros(2))
+    opt = optim.Adam([p])
+    p.grad = rg.ones(2)
+    opt.step()
     with pytest.raises(ValueError, match="maximize"):
         opt.load_state_dict({"state": {}, "param_groups": tsd["param_groups"]})
+    assert opt.state[p]["step"] == 1  # refused before anything was replaced
+    sd = opt.state_dict()
+    sd["param_groups"][0]["lr"] = -1.0
+    sd["state"][0]["step"] = 7
+    with pytest.raises(ValueError, match="invalid lr"):
+        opt.load_state_dict(sd)
+    assert opt.state[p]["step"] == 1 and opt.param_groups[0]["lr"] == 1e-3
 
 
 def test_closure_is_called_and_returned():

@@ -75,6 +75,20 @@ def fmt_array(a: Any, digits: int = 6, max_items: int = 8, shape: bool = False) 
     return f"{pre}[{head}, ...]\n{stats.strip()}"
 
 
+def fmt_short(a: Any, digits: int = 6) -> str:
+    """One line for a table cell or a graph label: an array of at most 4 values in full, a
+    larger one as its shape, largest magnitude and count of non-finite entries."""
+    if a is None:
+        return "-"
+    arr = np.asarray(a)
+    if arr.size <= 4:
+        return fmt_array(arr, digits, max_items=4).replace("\n", " ")
+    finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
+    big = fmt_num(np.abs(finite).max(), 3) if finite.size else "nan"
+    bad = arr.size - finite.size
+    return f"{arr.shape} max|.|={big}" + (f" non-finite={bad}" if bad else "")
+
+
 def fmt_shape(a: Any) -> str:
     if a is None:
         return "-"
@@ -128,6 +142,7 @@ def render_text(blocks: Sequence[Block], indent: int = 0) -> str:
     """Plain text: aligned tables, prose wrapped at 100 columns."""
     out: list[str] = []
     pad = " " * indent
+    prev = ""
     for b in blocks:
         if b.kind in ("h1", "h2", "h3"):
             if out:
@@ -137,6 +152,8 @@ def render_text(blocks: Sequence[Block], indent: int = 0) -> str:
             if under:
                 out.append(pad + under * min(len(b.text), WIDTH - indent))
         elif b.kind == "p":
+            if out and prev in ("table", "pre", "group"):
+                out.append("")  # prose right under a table would read as one of its rows
             out.extend(textwrap.wrap(b.text, WIDTH - indent, initial_indent=pad,
                                      subsequent_indent=pad, break_on_hyphens=False) or [""])
         elif b.kind == "pre":
@@ -149,6 +166,7 @@ def render_text(blocks: Sequence[Block], indent: int = 0) -> str:
             if b.open:
                 out.append(render_text(b.children, indent + 4))
         # "svg" has no text form
+        prev = b.kind
     return "\n".join(out)
 
 

@@ -2,8 +2,8 @@
 
 With no arguments it reproduces seed 003's worked example (the gate view of
 f = (x + y) z, then the 2-2-2 sigmoid network) and prints the numbers the document
-publishes. Options pick another network (``--layers 2,2,3 --activation sigmoid --loss mse
---samples 100``) or a trained checkpoint, the output format and a graph picture.
+publishes. Options pick another network (e.g. --layers 2,2,3 --activation sigmoid
+--loss mse --samples 100) or a trained checkpoint, the output format and a graph picture.
 
 Plugged into the ``retrograd`` command through ``add_parser(subparsers)`` and
 ``run(args) -> int``.
@@ -20,13 +20,14 @@ import numpy as np
 
 FORMATS = ("text", "markdown", "html")
 LOSSES = ("mse", "half-sse", "ce")
+DESCRIPTION = __doc__.split("\n\n")[1]  # for --help: what a user needs, not the plumbing
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``explain`` on an ``argparse`` sub-parser collection."""
     p = subparsers.add_parser(
         "explain", help="show a backward pass step by step (seed 003's example by default)",
-        description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     configure(p)
     return p
 
@@ -209,16 +210,10 @@ def build_report(args: argparse.Namespace) -> tuple[list, Any]:
             raise CliError("--samples, --sample and --loss need --layers or --checkpoint (with "
                            "no network given, seed 003's example is shown as published)")
         # seed 003, as published: first the gates, then the network
-        from ..creation import tensor
-        from .examples import worked_example
+        from .examples import gates, worked_example
 
         digits = args.digits or 15
-        x = tensor(-2.0, requires_grad=True)
-        y = tensor(5.0, requires_grad=True)
-        z = tensor(-4.0, requires_grad=True)
-        q = x + y
-        f = q * z
-        gate = trace(f, names={"x": x, "y": y, "z": z, "q": q, "f": f}, digits=6)
+        gate = gates()
         blocks.append(Block("h1", "Seed 003, reproduced by the engine"))
         blocks.append(Block("p", "Part 1: f(x, y, z) = (x + y) z at x = -2, y = 5, z = -4. The "
                                  "seed's result: [df/dx, df/dy, df/dz] = [-4, -4, 3]."))
@@ -310,7 +305,8 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry point (``python -m retrograd.explain.cli``)."""
-    parser = argparse.ArgumentParser(prog="retrograd explain", description=__doc__)
+    parser = argparse.ArgumentParser(prog="retrograd explain", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     configure(parser)
     return run(parser.parse_args(argv))
 

@@ -66,7 +66,9 @@ class Comparison(Renderable):
                 continue
             at = "-" if p.where is None else (
                 f"{list(p.where)}: yours {fmt_num(p.yours, 6)}, engine {fmt_num(p.engine, 6)}")
-            status = "ok" if p.ok else (p.note or f"{p.mismatches} entries differ")
+            # (a note is printed in full below the table, where it has the width to read)
+            status = ("ok" if p.ok else "wrong shape (see below)" if p.where is None and p.note
+                      else f"{p.mismatches} entries differ" + (" (see below)" if p.note else ""))
             rows.append([p.name, str(p.shape), fmt_num(p.max_abs, 3), fmt_num(p.max_rel, 3),
                          at, status])
         out.append(Block("table", headers=["parameter", "shape", "max abs err", "max rel err",
@@ -154,7 +156,11 @@ def compare(manual_grads: dict, model: Any, rtol: float = 1e-5, atol: float = 1e
         n_bad = int(np.count_nonzero(bad))
         note = ""
         nz = np.abs(ref) > 0
-        if n_bad and np.count_nonzero(nz) and np.all(np.isfinite(mine)):
+        if n_bad and mine.ndim == 2 and mine.shape == mine.shape[::-1] and \
+                np.all(np.abs(mine.T - ref) <= tol):
+            note = ("yours is the engine's transposed: nn.Linear stores W as (out, in), W[j, k] "
+                    "connects input k to output j (the seeds' w_jk)")
+        elif n_bad and np.count_nonzero(nz) and np.all(np.isfinite(mine)):
             ratios = mine[nz] / ref[nz]
             c = float(np.median(ratios))
             if c != 0 and np.allclose(ratios, c, rtol=1e-3) and np.allclose(mine[~nz], 0):

@@ -10,25 +10,11 @@ import shutil
 import subprocess
 from typing import Any
 
-import numpy as np
-
-from ._format import fmt_array, fmt_num
+from ._format import fmt_short
 
 
 def _q(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def _v(a: Any, digits: int) -> str:
-    """Short edge/node label: a few values, or the shape and largest magnitude."""
-    if a is None:
-        return "-"
-    arr = np.asarray(a)
-    if arr.size <= 4:
-        return fmt_array(arr, digits, max_items=4).replace("\n", " ")
-    finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
-    big = fmt_num(np.abs(finite).max(), 3) if finite.size else "nan"
-    return f"{arr.shape} max|.| {big}"
 
 
 def trace_to_dot(tr: Any, expand: Any = None, digits: int | None = None) -> str:
@@ -69,10 +55,9 @@ def trace_to_dot(tr: Any, expand: Any = None, digits: int | None = None) -> str:
              '  edge [fontname="Helvetica", fontsize=9, color="#2f855a", fontcolor="#1a202c"];']
     # leaves that take part in the graph (parameters, inputs)
     for lf in tr.leaves:
-        grad = lf.grad
-        g = "-" if grad is None else _v(grad, d)
-        lines.append(f"  l{lf.index} [shape=box, style=filled, fillcolor=\"#ebf4ff\", label="
-                     f"{_q(f'{lf.name}{chr(10)}value {_v(lf.value, d)}{chr(10)}grad {g}')}];")
+        label = f"{lf.name}\nvalue {fmt_short(lf.value, d)}\ngrad {fmt_short(lf.grad, d)}"
+        lines.append(f"  l{lf.index} [shape=box, style=filled, fillcolor=\"#ebf4ff\", "
+                     f"label={_q(label)}];")
     groups: dict[str, list] = {}
     clusters: dict[str, list] = {}
     for nd in tr.nodes:
@@ -107,15 +92,15 @@ def trace_to_dot(tr: Any, expand: Any = None, digits: int | None = None) -> str:
             seen.add((src, dst))
             val = tr.nodes[ref[1]].value if ref[0] == "node" else tr.leaves[ref[1]].value
             grad = nd.downstream[k] if k < len(nd.downstream) else None
-            lab = f"value {_v(val, d)}"
+            lab = f"value {fmt_short(val, d)}"
             if grad is not None:
-                lab += f"\ngrad {_v(grad, d)}"
+                lab += f"\ngrad {fmt_short(grad, d)}"
             lines.append(f"  {src} -> {dst} [label={_q(lab)}];")
     root = tr.nodes[0]
     up = root.upstream
-    out_label = f"output{chr(10)}value {_v(root.value, d)}"
+    out_label = f"output{chr(10)}value {fmt_short(root.value, d)}"
     if up is not None:
-        out_label += f"{chr(10)}grad {_v(up, d)}"
+        out_label += f"{chr(10)}grad {fmt_short(up, d)}"
     lines.append(f"  out [shape=doubleoctagon, style=filled, fillcolor=\"#fed7d7\", "
                  f"label={_q(out_label)}];")
     lines.append(f"  {key(('node', 0))} -> out;")

@@ -78,7 +78,10 @@ def check_layers(layers: list) -> list[Check]:
     """BP1-BP4 (and Δ = δW) on the records of :func:`retrograd.explain.backprop`."""
     out: list[Check] = []
     L = len(layers)
-    for i, r in enumerate(layers):
+    # Output layer first, each layer's checks together, in the order the backward pass (and
+    # the report's tables) meet them: δ, then ∂C/∂b and ∂C/∂W, then Δ sent to the layer below.
+    for i in reversed(range(L)):
+        r = layers[i]
         if r.delta is None:
             continue
         li = r.index
@@ -89,14 +92,13 @@ def check_layers(layers: list) -> list[Check]:
         if sp is not None and r.grad_a is not None:
             name = "BP1: δ^L = ∇aC ⊙ σ'(z^L)" if i == L - 1 else "BP2: δ^l = Δ^(l+1) ⊙ σ'(z^l)"
             out.append(_compare(name, li, r.delta, r.grad_a * sp))
-        if i + 1 < L and layers[i + 1].delta is not None and r.grad_a is not None:
-            nxt = layers[i + 1]
-            out.append(_compare("Δ^(l+1) = δ^(l+1) W^(l+1)", nxt.index, r.grad_a,
-                                nxt.delta @ nxt.weight))
         d2 = r.delta.reshape(-1, r.delta.shape[-1])
         if r.db is not None:
             out.append(_compare("BP3: ∂C/∂b = δ", li, r.db, d2.sum(axis=0)))
         if r.dW is not None:
             a2 = r.a_prev.reshape(-1, r.a_prev.shape[-1])
             out.append(_compare("BP4: ∂C/∂W = δ aᵀ", li, r.dW, d2.T @ a2))
+        prev = layers[i - 1] if i > 0 else None
+        if prev is not None and prev.delta is not None and prev.grad_a is not None:
+            out.append(_compare("Δ^l = δ^l W^l", li, prev.grad_a, r.delta @ r.weight))
     return out

@@ -3,7 +3,7 @@ with the numbers the document publishes, so that ``retrograd explain`` can repro
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from ..nn.layers.linear import Linear
 from ..tensor import Tensor
 from ._format import Block, fmt_num
 from .record import LayerView, backprop
+
+if TYPE_CHECKING:
+    from .gates import Trace
 
 # The seed's parameters: i = [0.1, 0.2], o = [0.01, 0.99], w = [0.1, ..., 0.8] where
 # h1 = w[0] i0 + w[1] i1 + b[0], so W^2 = [[w0, w1], [w2, w3]] in nn.Linear's (out, in) layout.
@@ -63,6 +66,20 @@ def inputs() -> tuple[Tensor, Tensor, Callable]:
     x = Tensor(np.array([INPUT], dtype=np.float64))
     y = Tensor(np.array([TARGET], dtype=np.float64))
     return x, y, half_squared_error
+
+
+def gates(digits: int = 6) -> "Trace":
+    """Seed 003's first example, f(x, y, z) = (x + y) z at x = -2, y = 5, z = -4, run
+    forward and backward and traced: the gate view (df/dx, df/dy, df/dz = -4, -4, 3)."""
+    from ..creation import tensor
+    from .gates import trace
+
+    x = tensor(-2.0, requires_grad=True)
+    y = tensor(5.0, requires_grad=True)
+    z = tensor(-4.0, requires_grad=True)
+    q = x + y
+    f = q * z
+    return trace(f, names={"x": x, "y": y, "z": z, "q": q, "f": f}, digits=digits)
 
 
 def lookup(view: LayerView, name: str) -> float:

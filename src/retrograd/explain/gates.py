@@ -21,7 +21,7 @@ from ..autograd.function import Function
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..tensor import Tensor
-from ._format import Block, Renderable, fmt_array, fmt_num
+from ._format import WIDTH, Block, Renderable, fmt_num, fmt_short
 
 # What each kind of gate does to the gradient (seed 003: "add distributes, multiply swaps,
 # max routes"), keyed by op (class) name.
@@ -30,10 +30,12 @@ ROLES = {
     "Sub": "sub distributes: x gets the upstream gradient, y gets it negated",
     "Mul": "multiply swaps: each input gets upstream x the OTHER input's value",
     "Div": "divide: x gets upstream / y, y gets -upstream x / y^2",
-    "Maximum": "max routes: the whole gradient goes to the larger input, the other gets 0",
-    "Minimum": "min routes: the whole gradient goes to the smaller input",
-    "Max": "max routes: only the largest element receives the gradient",
-    "Min": "min routes: only the smallest element receives the gradient",
+    "Maximum": "max routes: the larger input gets the whole gradient, the other 0 (a tie: "
+               "half each)",
+    "Minimum": "min routes: the smaller input gets the whole gradient, the other 0 (a tie: "
+               "half each)",
+    "Max": "max routes: only the largest element gets the gradient (tied maxima share it)",
+    "Min": "min routes: only the smallest element gets the gradient (tied minima share it)",
     "ReLU": "relu routes: gradient passes where the input was > 0, else 0 (relu'(0) = 0)",
     "Sigmoid": "sigmoid scales by σ(z)(1 - σ(z)) <= 1/4",
     "Tanh": "tanh scales by 1 - tanh(z)^2",
@@ -111,17 +113,6 @@ class GateLeaf:
     @property
     def label(self) -> str:
         return self.name
-
-
-def _short(v: Any, digits: int) -> str:
-    """A table cell: a small array in full, a large one as its shape and largest |x|."""
-    arr = np.asarray(v)
-    if arr.size <= 4:
-        return fmt_array(arr, digits, max_items=4).replace("\n", " ")
-    finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
-    big = fmt_num(np.abs(finite).max(), 3) if finite.size else "nan"
-    bad = arr.size - finite.size
-    return f"{arr.shape} |x|<={big}" + (f" non-finite={bad}" if bad else "")
 
 
 class Trace(Renderable):
@@ -219,6 +210,8 @@ class Trace(Renderable):
     # -------------------------------------------------------------- queries
     @property
     def state(self) -> str:
+        """Which gradients the trace holds: forward only, after an untraced backward, or
+        after n traced backward calls."""
         if self.backward_calls:
             return f"after backward ({self.backward_calls} traced call" + \
                 ("s" if self.backward_calls > 1 else "") + ")"
@@ -228,6 +221,7 @@ class Trace(Renderable):
         return "forward only (no gradients yet)"
 
     def leaf(self, name: str) -> GateLeaf:
+        """The leaf named ``name`` (a variable name of the caller, or one given in ``names``)."""
         for lf in self.leaves:
             if lf.name == name:
                 return lf
@@ -235,6 +229,7 @@ class Trace(Renderable):
                        f"{[lf.name for lf in self.leaves]}")
 
     def node(self, name: str) -> GateNode:
+        """The op node whose output is named ``name``."""
         for nd in self.nodes:
             if nd.name == name or nd.label == name:
                 return nd
@@ -249,15 +244,17 @@ class Trace(Renderable):
             return self.nodes[ref[1]].label
         if ref[0] == "leaf":
             return self.leaves[ref[1]].name
-        return "const " + _short(ref[1], self.digits)
+        return "const " + fmt_short(ref[1], self.digits)
 
     def run_order(self) -> list[GateNode]:
+        """The op nodes in the order the engine ran (or, before backward, will run) them."""
         if self.order:
             return [self.nodes[i] for i in self.order]
         return sorted(self.nodes, key=lambda n: n.seq)  # newest first, as the engine will run
 
     @property
     def collapsed(self) -> bool:
+        """True when the graph is too large to list node by node and is shown per module."""
         return len(self.nodes) > self.max_nodes and any(n.module for n in self.nodes)
 
     # -------------------------------------------------------------- rendering
@@ -267,12 +264,11 @@ class Trace(Renderable):
         for nd in nodes:
             ins = "\n".join(self._ref_label(r) for r in nd.inputs)
             loc = "\n".join("-" if (k >= len(nd.local) or nd.local[k] is None)
-                            else _short(nd.local[k], d) for k in range(len(nd.inputs)))
+                            else fmt_short(nd.local[k], d) for k in range(len(nd.inputs)))
             down = "\n".join("-" if (k >= len(nd.downstream) or nd.downstream[k] is None)
-                             else _short(nd.downstream[k], d) for k in range(len(nd.inputs)))
+                             else fmt_short(nd.downstream[k], d) for k in range(len(nd.inputs)))
             rows.append([str(nd.step) if nd.step else "-", nd.label, ins,
-                         _short(nd.value, d), _short(nd.upstream, d) if nd.upstream is not None
-                         else "-", loc, down])
+                         fmt_short(nd.value, d), fmt_short(nd.upstream, d), loc, down])
         return rows
 
     _HEAD = ["step", "node", "inputs", "output", "upstream", "local", "downstream"]
@@ -319,11 +315,11 @@ class Trace(Renderable):
         for lf in self.leaves:
             if not lf.requires_grad:
                 continue
-            pieces = " + ".join(_short(g, d) for _, g in lf.pieces) if lf.pieces else "-"
+            pieces = " + ".join(fmt_short(g, d) for _, g in lf.pieces) if lf.pieces else "-"
             calls = str(lf.passes) + (" (+ earlier untraced)" if lf.grad_before else "")
             grad = lf.grad
-            rows.append([lf.name, _short(lf.value, d), pieces,
-                         _short(grad, d) if grad is not None else "None", calls])
+            rows.append([lf.name, fmt_short(lf.value, d), pieces,
+                         fmt_short(grad, d) if grad is not None else "None", calls])
         if rows:
             out.append(Block("h2", "Leaves (their .grad accumulates across backward calls)"))
             out.append(Block("table", headers=["leaf", "value", "this pass: paths summed",
@@ -335,8 +331,14 @@ class Trace(Renderable):
             lines = []
             for x in fan:
                 total = sum(np.asarray(g) for _, g in x.pieces)
-                parts = " + ".join(f"{_short(g, d)} (from {src})" for src, g in x.pieces)
-                lines.append(f"{x.label}: {parts} = {_short(total, d)}")
+                parts = [f"{fmt_short(g, d)} (from {src})" for src, g in x.pieces]
+                line = f"{x.label}: {' + '.join(parts)} = {fmt_short(total, d)}"
+                if len(line) > WIDTH - 4:  # one path a line, aligned under the first
+                    pad = " " * len(x.label)
+                    line = "\n".join([f"{x.label}: {parts[0]}"]
+                                      + [f"{pad}+ {p}" for p in parts[1:]]
+                                      + [f"{pad}= {fmt_short(total, d)}"])
+                lines.append(line)
             out.append(Block("pre", "\n".join(lines)))
             out.append(Block("p", "By the multivariable chain rule ∂L/∂v = Σ over the consumers "
                                   "c of v of ∂L/∂c · ∂c/∂v: every path from v to the loss "

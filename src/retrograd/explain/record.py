@@ -183,7 +183,7 @@ class LayerView(Renderable):
             if r is self.layers[0]:
                 rows.append([f"a^{li - 1}", fmt_shape(r.a_prev), "the input x",
                              fmt_array(r.a_prev, d)])
-            rows.append([f"z^{li}", fmt_shape(r.z), f"z = a^{li - 1} Wᵀ + b  ({r.name})",
+            rows.append([f"z^{li}", fmt_shape(r.z), f"z = a^{li - 1} Wᵀ + b   [module {r.name}]",
                          fmt_array(r.z, d)])
             rows.append([f"a^{li}", fmt_shape(r.a), f"a = {r.activation}(z)", fmt_array(r.a, d)])
         out.append(Block("table", headers=["quantity", "shape", "how", "value"], rows=rows))
@@ -201,7 +201,9 @@ class LayerView(Renderable):
                 rows.append([f"∂C/∂b^{li}", fmt_shape(r.db),
                              "BP3: = δ" + (" (summed over rows)" if self.batch > 1 else ""),
                              fmt_array(r.db, d)])
-            rows.append([f"∂C/∂W^{li}", fmt_shape(r.dW), f"BP4: = δ (a^{li - 1})ᵀ",
+            rows.append([f"∂C/∂W^{li}", fmt_shape(r.dW),
+                         f"BP4: = δ (a^{li - 1})ᵀ" + (" (summed over rows)" if self.batch > 1
+                                                      else ""),
                          fmt_array(r.dW, d)])
             if r.Delta is not None:
                 rows.append([f"Δ^{li} = δ^{li} W^{li}", fmt_shape(r.Delta),

@@ -25,6 +25,11 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
+def _dotted(prefix: str, name: str) -> str:
+    """``prefix.name``, or ``name`` at the top level."""
+    return f"{prefix}.{name}" if prefix else name
+
+
 class Module:
     """Base class of every layer and model.
 
@@ -150,6 +155,7 @@ class Module:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as the child ``name`` (``None`` marks an absent optional one)."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} is a {type(module).__name__}, not a Module")
         self.__dict__.pop(name, None)
@@ -171,6 +177,7 @@ class Module:
     # ------------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "", memo: set | None = None
                       ) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for self (name ``""``) and every descendant, each once."""
         memo = set() if memo is None else memo
         if id(self) in memo:
             return
@@ -178,18 +185,21 @@ class Module:
         yield prefix, self
         for name, m in self._modules.items():
             if m is not None:
-                yield from m.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+                yield from m.named_modules(_dotted(prefix, name), memo)
 
     def modules(self) -> Iterator[Module]:
+        """Self and every descendant module, each once."""
         for _, m in self.named_modules():
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """(name, module) of the direct children."""
         for name, m in self._modules.items():
             if m is not None:
                 yield name, m
 
     def children(self) -> Iterator[Module]:
+        """The direct child modules."""
         for _, m in self.named_children():
             yield m
 
@@ -202,7 +212,7 @@ class Module:
                 if v is None or id(v) in seen:
                     continue
                 seen.add(id(v))
-                yield (f"{mprefix}.{name}" if mprefix else name), v
+                yield _dotted(mprefix, name), v
 
     def named_parameters(self, prefix: str = "", recurse: bool = True
                          ) -> Iterator[tuple[str, Parameter]]:
@@ -210,18 +220,23 @@ class Module:
         return self._named_members("_parameters", prefix, recurse)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter once, in registration order (e.g. for an optimiser)."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True
                       ) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer) pairs, each buffer once."""
         return self._named_members("_buffers", prefix, recurse)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Every buffer (e.g. running statistics) once."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def get_submodule(self, target: str) -> Module:
+        """The module at dotted path ``target`` (``""`` is self); an AttributeError names
+        the missing part."""
         m: Module = self
         for part in target.split(".") if target else []:
             if part not in m._modules or m._modules[part] is None:
@@ -244,6 +259,7 @@ class Module:
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter (e.g. ``False`` to freeze); returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
@@ -284,9 +300,11 @@ class Module:
         return self
 
     def double(self) -> Module:
+        """Convert floating-point parameters and buffers to float64; returns self."""
         return self.to(_dt.float64)
 
     def float(self) -> Module:
+        """Convert floating-point parameters and buffers to float32; returns self."""
         return self.to(_dt.float32)
 
     # ------------------------------------------------------------------ state
@@ -313,12 +331,11 @@ class Module:
             mprefix, m = stack.pop()
             for name, p in m._parameters.items():
                 if p is not None:
-                    yield (f"{mprefix}.{name}" if mprefix else name), p, True
+                    yield _dotted(mprefix, name), p, True
             for name, b in m._buffers.items():
                 if b is not None:
-                    yield ((f"{mprefix}.{name}" if mprefix else name), b,
-                           name not in m._non_persistent)
-            children = [(f"{mprefix}.{name}" if mprefix else name, c)
+                    yield _dotted(mprefix, name), b, name not in m._non_persistent
+            children = [(_dotted(mprefix, name), c)
                         for name, c in m._modules.items() if c is not None]
             stack.extend(reversed(children))
 
@@ -361,7 +378,7 @@ class Module:
             problems.insert(0, "Missing key(s) in state_dict: "
                             + ", ".join(f'"{k}"' for k in missing) + ".")
         if strict and unexpected:
-            problems.insert(1 if strict and missing else 0, "Unexpected key(s) in state_dict: "
+            problems.insert(1 if missing else 0, "Unexpected key(s) in state_dict: "
                             + ", ".join(f'"{k}"' for k in unexpected) + ".")
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"

@@ -10,6 +10,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ..autograd.numerics import quiet
 from ..tensor import Tensor
 
 
@@ -57,9 +58,10 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
                            f"gradients is {total}; set error_if_nonfinite=False to scale anyway")
     coef = float(max_norm) / (total + 1e-6)
-    if coef < 1.0:
-        for g in grads:
-            g *= coef
+    if not coef >= 1.0:  # NaN too: a NaN norm makes every gradient NaN, as in PyTorch
+        with quiet:  # inf * 0 (an infinite norm) is NaN, as in PyTorch, not a warning
+            for g in grads:
+                g *= coef
     return Tensor._wrap(np.asarray(total, dtype=dtype))
 
 

@@ -24,6 +24,7 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_reduction(reduction: Any, op: str) -> str:
+    """``reduction`` if it is "mean", "sum" or "none"; else a ValueError naming ``op``."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     return reduction
@@ -104,10 +105,7 @@ def _class_rows(x: np.ndarray, target: np.ndarray, op: str, ignore_index: int
         raise ValueError(f"{op}: input of shape {x.shape} {layout} needs a target of shape "
                          f"{want}, got {target.shape}")
     c = x.shape[0] if x.ndim == 1 else x.shape[1]
-    if x.ndim <= 2:
-        rows = x.reshape(-1, c)
-    else:
-        rows = np.moveaxis(x, 1, -1).reshape(-1, c)
+    rows = _rows(x, c)
     y = target.reshape(-1)
     if not 0 <= ignore_index < c and (y.size == 0 or (y.min() >= 0 and y.max() < c)):
         return rows, y, None, want  # the common case: every label valid, none ignored
@@ -141,8 +139,13 @@ def _check_weight(weight: Any, c: int, op: str) -> np.ndarray | None:
     return w
 
 
+def _rows(a: np.ndarray, c: int) -> np.ndarray:
+    """(C,), (N, C) or (N, C, d1, ...) as rows (M, C): one row per sample and position."""
+    return a.reshape(-1, c) if a.ndim <= 2 else np.moveaxis(a, 1, -1).reshape(-1, c)
+
+
 def _unrows(g: np.ndarray, shape: tuple) -> np.ndarray:
-    """Inverse of the (M, C) row view made by ``_class_rows``."""
+    """Inverse of :func:`_rows`."""
     if len(shape) <= 2:
         return g.reshape(shape)
     moved = (shape[0],) + shape[2:] + (shape[1],)
@@ -164,8 +167,7 @@ class CrossEntropy(Function):
         if target.dtype.kind == "f" and target.shape == x.shape:
             _check_float(x, "cross_entropy")
             c = x.shape[0] if x.ndim == 1 else x.shape[1]
-            trows = target.reshape(-1, c) if x.ndim <= 2 else \
-                np.moveaxis(target, 1, -1).reshape(-1, c)
+            trows = _rows(target, c)
             if eps:
                 trows = trows * (1 - eps) + eps / c
             self.t_scale = 1 - eps  # d(smoothed t)/d t
@@ -202,7 +204,7 @@ class CrossEntropy(Function):
     def _soft(self, x, trows, w, reduction, n, out_shape):
         """Class probabilities as target: out = reduce(-sum_c w_c t_c log softmax(x)_c)."""
         c = trows.shape[1]
-        rows = x.reshape(-1, c) if x.ndim <= 2 else np.moveaxis(x, 1, -1).reshape(-1, c)
+        rows = _rows(x, c)
         if w is not None:
             trows = trows * w
         with quiet:
@@ -276,7 +278,27 @@ _LOG_FLOOR = -100.0  # PyTorch clamps log at -100 so that a 0 or 1 gives a finit
 _BCE_EPS = 1e-12     # and floors x (1 - x) at 1e-12 in the gradient
 
 
-class BCELoss(Function):
+class _BinaryLoss(Function):
+    """The tail both binary losses share: weight, reduction and, in backward, the upstream
+    gradient of each element (times its weight)."""
+
+    def _finish(self, loss, x, y, weight, reduction):
+        if weight is not None:
+            loss = loss * weight
+        self.w, self.reduction = weight, reduction
+        self.save(x, y)
+        return _reduce(loss.astype(x.dtype, copy=False), reduction)
+
+    def _per_element(self, grad):
+        """``(x, y, dC/d(loss_i) w_i)``."""
+        x, y = self.saved
+        g = _upstream(grad, self.reduction, x.size)
+        if self.w is not None:
+            g = g * self.w
+        return x, y, g
+
+
+class BCELoss(_BinaryLoss):
     """out = reduce(-w [y log x + (1 - y) log(1 - x)]) for probabilities ``x`` in [0, 1]."""
 
     def forward(self, x, y, weight=None, reduction="mean"):
@@ -291,20 +313,12 @@ class BCELoss(Function):
         with quiet:
             log_x = np.maximum(np.log(x), _LOG_FLOOR)
             log_1mx = np.maximum(np.log1p(-x), _LOG_FLOOR)
-        loss = -(y * (log_x - log_1mx) + log_1mx)
-        if weight is not None:
-            loss = loss * weight
-        loss = loss.astype(x.dtype, copy=False)
-        self.log_x, self.log_1mx, self.w, self.reduction = log_x, log_1mx, weight, reduction
-        self.save(x, y)
-        return _reduce(loss, reduction)
+        self.log_x, self.log_1mx = log_x, log_1mx
+        return self._finish(-(y * (log_x - log_1mx) + log_1mx), x, y, weight, reduction)
 
     def backward(self, grad):
         # dL/dx = (x - y) / (x (1 - x)),  dL/dy = log(1 - x) - log x  (both times w)
-        x, y = self.saved
-        g = _upstream(grad, self.reduction, x.size)
-        if self.w is not None:
-            g = g * self.w
+        x, y, g = self._per_element(grad)
         gx = gy = None
         if self.needs[0]:
             gx = ((x - y) / np.maximum((1 - x) * x, _BCE_EPS) * g).astype(x.dtype, copy=False)
@@ -313,7 +327,7 @@ class BCELoss(Function):
         return gx, gy
 
 
-class BCEWithLogitsLoss(Function):
+class BCEWithLogitsLoss(_BinaryLoss):
     """out = reduce(w [(1 - y) x + (1 + (p - 1) y) log(1 + e^{-x})]) for raw scores ``x``:
     sigmoid and binary cross-entropy in one, stable for any x (p is ``pos_weight``)."""
 
@@ -326,21 +340,14 @@ class BCEWithLogitsLoss(Function):
             # softplus(-x) = log(1 + e^{-x}) = max(-x, 0) + log1p(e^{-|x|}): no overflow
             sp = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
         c = None if pos_weight is None else 1 + (pos_weight - 1) * y
-        loss = (1 - y) * x + (sp if c is None else c * sp)
-        if weight is not None:
-            loss = loss * weight
-        loss = loss.astype(x.dtype, copy=False)
-        self.sp, self.c, self.w, self.pw, self.reduction = sp, c, weight, pos_weight, reduction
-        self.save(x, y)
-        return _reduce(loss, reduction)
+        self.sp, self.c, self.pw = sp, c, pos_weight
+        return self._finish((1 - y) * x + (sp if c is None else c * sp), x, y, weight,
+                            reduction)
 
     def backward(self, grad):
         # dL/dx = c sigmoid(x) - p y (= sigmoid(x) - y without pos_weight)
         # dL/dy = -x + (p - 1) softplus(-x)
-        x, y = self.saved
-        g = _upstream(grad, self.reduction, x.size)
-        if self.w is not None:
-            g = g * self.w
+        x, y, g = self._per_element(grad)
         gx = gy = None
         if self.needs[0]:
             s = sigmoid_array(x)

@@ -50,11 +50,7 @@ class Adagrad(Optimizer):
             state["sum"] = np.full_like(p, group["initial_accumulator_value"])
         step = state["step"] = state["step"] + 1
         s = state["sum"]
-        d = g
-        if group["weight_decay"] != 0:
-            d = self._buf(p, 1)
-            np.multiply(p, group["weight_decay"], out=d)
-            d += g
+        d = self._decayed(p, g, group["weight_decay"])
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         t = self._buf(p)
         np.multiply(d, d, out=t)

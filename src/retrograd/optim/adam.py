@@ -77,14 +77,12 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = np.zeros_like(p)
         step = state["step"] = state["step"] + 1
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        d = g
-        if wd != 0:
-            if self._decoupled:
+        if self._decoupled:
+            d = g
+            if wd != 0:
                 p *= 1 - lr * wd  # AdamW: p <- p - lr lambda p, outside the moments
-            else:
-                d = self._buf(p, 1)
-                np.multiply(p, wd, out=d)
-                d += g
+        else:
+            d = self._decayed(p, g, wd)
         t = self._buf(p)
         # m <- m + (1 - beta1)(g - m), the same value as beta1 m + (1 - beta1) g
         np.subtract(d, m, out=t)

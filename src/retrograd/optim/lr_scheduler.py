@@ -71,6 +71,7 @@ class LRScheduler:
                 if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved (load the optimiser's state dict too)."""
         self.__dict__.update(state_dict)
 
 
@@ -169,8 +170,8 @@ class CosineAnnealingLR(LRScheduler):
         e, T, lo = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return [g["lr"] for g in groups]
-        if self._step_count == 1 and e > 0:
-            return [lo + (b - lo) * (1 + math.cos(e * math.pi / T)) / 2 for b in self.base_lrs]
+        if self._step_count == 1 and e > 0:  # resumed (last_epoch given): start in closed form
+            return self._closed_form()
         if (e - 1 - T) % (2 * T) == 0:
             # at the bottom of the cosine the ratio below would be 0/0
             return [g["lr"] + (b - lo) * (1 - math.cos(math.pi / T)) / 2

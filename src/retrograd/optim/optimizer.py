@@ -167,6 +167,16 @@ class Optimizer:
                 group: dict[str, Any]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _decayed(self, p: np.ndarray, g: np.ndarray, wd: float, i: int = 1) -> np.ndarray:
+        """``g + wd p`` (L2 weight decay folded into the gradient) in scratch buffer ``i``,
+        or ``g`` itself when ``wd`` is 0. Never writes to ``g``: it is the user's ``.grad``."""
+        if wd == 0:
+            return g
+        d = self._buf(p, i)
+        np.multiply(p, wd, out=d)
+        d += g
+        return d
+
     def _buf(self, param: np.ndarray, i: int = 0) -> np.ndarray:
         """A scratch array shaped like ``param``, reused across steps (``i`` picks one of
         several). Saves an allocation (and its page faults) per temporary per step."""
@@ -220,6 +230,11 @@ class Optimizer:
         if lens != saved_lens:
             raise ValueError(f"{name}.load_state_dict: the saved groups hold {saved_lens} "
                              f"parameters, this optimiser's {lens}")
+        for saved in saved_groups:
+            on = [k for k in _UNSUPPORTED if saved.get(k)]
+            if on:
+                raise ValueError(f"{name}.load_state_dict: the saved groups turn on "
+                                 f"{', '.join(on)}, which retrograd does not implement")
         by_index = {}
         for group, saved in zip(self.param_groups, saved_groups):
             for p, i in zip(group["params"], saved["params"]):
@@ -247,17 +262,15 @@ class Optimizer:
                     v = v.item()
                 entry[k] = v
             new_state[p] = entry
-        self.state = new_state
-        for saved in saved_groups:
-            on = [k for k in _UNSUPPORTED if saved.get(k)]
-            if on:
-                raise ValueError(f"{name}.load_state_dict: the saved groups turn on "
-                                 f"{', '.join(on)}, which retrograd does not implement")
+        updates = []
         for group, saved in zip(self.param_groups, saved_groups):
-            for k, v in saved.items():
-                if k != "params":
-                    group[k] = tuple(v) if isinstance(v, list) else v
-            self._check_group(group)
+            new = {k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()
+                   if k != "params"}
+            self._check_group({**group, **new})  # every check before anything is replaced
+            updates.append(new)
+        self.state = new_state
+        for group, new in zip(self.param_groups, updates):
+            group.update(new)  # in place: the group dicts users and schedulers hold stay valid
         self._scratch = {}
 
     def __repr__(self) -> str:

@@ -60,18 +60,16 @@ class RMSprop(Optimizer):
                 state["grad_avg"] = np.zeros_like(p)
         state["step"] += 1
         v = state["square_avg"]
-        d = g
-        if group["weight_decay"] != 0:
-            d = self._buf(p, 1)
-            np.multiply(p, group["weight_decay"], out=d)
-            d += g
+        d = self._decayed(p, g, group["weight_decay"])
         t = self._buf(p)
         np.multiply(d, d, out=t)
         t *= 1 - alpha
         v *= alpha
         v += t  # alpha v + (1 - alpha) g^2
         if group["centered"]:
-            ga = state.setdefault("grad_avg", np.zeros_like(p))
+            ga = state.get("grad_avg")
+            if ga is None:  # centered turned on after the first step
+                ga = state["grad_avg"] = np.zeros_like(p)
             np.subtract(d, ga, out=t)
             t *= 1 - alpha
             ga += t  # gbar + (1 - alpha)(g - gbar)
@@ -83,7 +81,9 @@ class RMSprop(Optimizer):
         t += group["eps"]
         np.divide(d, t, out=t)  # g / r
         if mu > 0:
-            b = state.setdefault("momentum_buffer", np.zeros_like(p))
+            b = state.get("momentum_buffer")
+            if b is None:  # momentum turned on after the first step
+                b = state["momentum_buffer"] = np.zeros_like(p)
             b *= mu
             b += t
             np.multiply(b, -group["lr"], out=t)

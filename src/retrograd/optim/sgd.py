@@ -54,11 +54,7 @@ class SGD(Optimizer):
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
         lr, wd, mu = group["lr"], group["weight_decay"], group["momentum"]
-        d = g
-        if wd != 0:
-            d = self._buf(p)
-            np.multiply(p, wd, out=d)
-            d += g  # g + lambda p
+        d = self._decayed(p, g, wd, 0)
         if mu != 0:
             b = state.get("momentum_buffer")
             if b is None:
