@@ -96,21 +96,6 @@ def _hashable(k: Any) -> Any:
 # ---------------------------------------------------------------------------- files
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
-                               dir=os.path.dirname(path) or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_checkpoint(directory: str, epoch: int, model_state: dict[str, Any],
                     state: dict[str, Any], keep: int | None = 2) -> str:
     """Write ``<directory>/epoch-NNNN`` atomically and return its path.
@@ -118,7 +103,7 @@ def save_checkpoint(directory: str, epoch: int, model_state: dict[str, Any],
     ``model_state`` is a ``state_dict``; ``state`` any nested state :func:`encode` accepts.
     Only the newest ``keep`` checkpoints are kept (``None``: all).
     """
-    from ..serialization import save
+    from ..serialization import save, write_atomic
 
     os.makedirs(directory, exist_ok=True)
     final = os.path.join(directory, f"epoch-{epoch:04d}")
@@ -130,8 +115,8 @@ def save_checkpoint(directory: str, epoch: int, model_state: dict[str, Any],
                "state": encode(state, arrays)}
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        _write_atomic(os.path.join(tmp, ARRAYS_FILE), buf.getvalue())
-        _write_atomic(os.path.join(tmp, STATE_FILE),
+        write_atomic(os.path.join(tmp, ARRAYS_FILE), buf.getvalue())
+        write_atomic(os.path.join(tmp, STATE_FILE),
                       json.dumps(doc, indent=1, allow_nan=True).encode())
         if os.path.exists(final):  # e.g. a run resumed from an older checkpoint
             old = final + f".old-{os.getpid()}"
