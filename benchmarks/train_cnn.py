@@ -89,7 +89,7 @@ def run_torch(workload: str, steps: int) -> float:
     import torch
     from torch import nn
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     torch.manual_seed(0)
     shape, batch = WORKLOADS[workload]
     if workload == "lenet":
@@ -139,8 +139,10 @@ def child(framework: str, workload: str, steps: int) -> None:
     print(json.dumps({"ms": sec * 1e3, "rss_mb": rss}))
 
 
-def measure(framework: str, workload: str, steps: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2")
+def measure(framework: str, workload: str, steps: int, threads: int) -> dict:
+    t = str(threads)
+    env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS=t, OPENBLAS_NUM_THREADS=t,
+               BENCH_THREADS=t)
     out = subprocess.run([sys.executable, __file__, "--child", framework, workload,
                           "--steps", str(steps)], env=env, capture_output=True, text=True,
                          check=True)
@@ -152,6 +154,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads for both sides (PyTorch intra-op, OpenBLAS); default 2")
     ap.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -162,10 +166,10 @@ def main() -> None:
         res = {"retrograd": [], "torch": []}
         for _ in range(args.repeats):  # interleaved, so both see the same machine load
             for fw in res:
-                res[fw].append(measure(fw, wl, args.steps))
+                res[fw].append(measure(fw, wl, args.steps, args.threads))
         ms = {fw: statistics.median(r["ms"] for r in rs) for fw, rs in res.items()}
         rss = {fw: statistics.median(r["rss_mb"] for r in rs) for fw, rs in res.items()}
-        print(f"{wl:7s} step: retrograd {ms['retrograd']:6.2f} ms, torch {ms['torch']:6.2f} ms, "
+        print(f"{wl:7s} [{args.threads} thr] step: retrograd {ms['retrograd']:6.2f} ms, torch {ms['torch']:6.2f} ms, "
               f"ratio {ms['retrograd'] / ms['torch']:.2f}x (target <= 1.5) | peak RSS: "
               f"retrograd {rss['retrograd']:.0f} MB, torch {rss['torch']:.0f} MB")
 

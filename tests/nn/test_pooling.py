@@ -13,6 +13,7 @@ from retrograd.nn import functional as F
 # (shape, kernel, stride, padding, dilation)
 MAX_CASES = [
     ((2, 3, 8, 8), 2, None, 0, 1),
+    ((1, 2, 7, 9), 2, None, 0, 1),       # 2x2 fast path on odd sizes (last row/col unused)
     ((1, 2, 7, 9), 3, 2, 1, 1),          # odd sizes, padding, overlapping windows
     ((2, 2, 6, 6), 3, 1, 0, 1),          # stride 1: every input in up to 9 windows
     ((2, 3, 9, 7), (2, 3), (1, 2), (1, 1), 1),

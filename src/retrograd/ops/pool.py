@@ -62,6 +62,9 @@ class MaxPool2d(Function):
         sh, sw = stride
         dh, dw = dilation
         ho, wo = pool_check(x, kernel, stride, padding, dilation, "max_pool2d")
+        if kernel == stride == (2, 2) and padding == (0, 0) and dilation == (1, 1):
+            return self._forward_2x2(x, ho, wo)
+        self.pair = None
         xp = _pad(x, padding[0], padding[1], -np.inf)
         out = xp[_slices(0, 0, sh, sw, dh, dw, ho, wo)].copy(order="K")
         # index of the winning offset per output; strict > keeps the first maximum on ties
@@ -75,7 +78,40 @@ class MaxPool2d(Function):
         self.geom = (x.shape, xp.shape, xp.strides, padding, kernel, stride, dilation, ho, wo)
         return out
 
+    def _forward_2x2(self, x, ho, wo):
+        # The common 2x2/stride-2 case as a tournament, 6 passes instead of 11: the row
+        # winners, then the better row. Strict ">" keeps the first maximum in scan order
+        # ((0,0), (0,1), (1,0), (1,1)) on every tie, as PyTorch.
+        v = x[:, :, :2 * ho, :2 * wo].reshape(x.shape[0], x.shape[1], ho, 2, wo, 2)
+        a, b, c, d = v[:, :, :, 0, :, 0], v[:, :, :, 0, :, 1], v[:, :, :, 1, :, 0], \
+            v[:, :, :, 1, :, 1]
+        s0 = b > a          # row 0: (0,1) beats (0,0)
+        s1 = d > c          # row 1: (1,1) beats (1,0)
+        m0 = np.maximum(a, b)
+        m1 = np.maximum(c, d)
+        r = m1 > m0         # row 1 beats row 0
+        np.maximum(m0, m1, out=m0)
+        self.pair = (s0, s1, r)
+        self.geom = (x.shape, x.strides, ho, wo)
+        return m0
+
+    def _backward_2x2(self, grad):
+        shape, strides, ho, wo = self.geom
+        s0, s1, r = self.pair
+        self.pair = None
+        gx = _zeros_like_layout(shape, strides, grad.dtype)
+        v = gx[:, :, :2 * ho, :2 * wo].reshape(shape[0], shape[1], ho, 2, wo, 2)
+        g1 = grad * r       # the share of windows won by row 1 ...
+        g0 = grad - g1      # ... and by row 0 (exact: r is 0 or 1)
+        np.multiply(g0, s0, out=v[:, :, :, 0, :, 1])
+        np.subtract(g0, v[:, :, :, 0, :, 1], out=v[:, :, :, 0, :, 0])
+        np.multiply(g1, s1, out=v[:, :, :, 1, :, 1])
+        np.subtract(g1, v[:, :, :, 1, :, 1], out=v[:, :, :, 1, :, 0])
+        return gx
+
     def backward(self, grad):
+        if self.pair is not None:
+            return self._backward_2x2(grad)
         shape, pshape, pstrides, (ph, pw), (kh, kw), (sh, sw), (dh, dw), ho, wo = self.geom
         arg = self.arg
         self.arg = None
