@@ -169,8 +169,9 @@ def main() -> None:
                 res[fw].append(measure(fw, wl, args.steps, args.threads))
         ms = {fw: statistics.median(r["ms"] for r in rs) for fw, rs in res.items()}
         rss = {fw: statistics.median(r["rss_mb"] for r in rs) for fw, rs in res.items()}
-        print(f"{wl:7s} [{args.threads} thr] step: retrograd {ms['retrograd']:6.2f} ms, torch {ms['torch']:6.2f} ms, "
-              f"ratio {ms['retrograd'] / ms['torch']:.2f}x (target <= 1.5) | peak RSS: "
+        print(f"{wl:7s} [{args.threads} thr] step: retrograd {ms['retrograd']:6.2f} ms, "
+              f"torch {ms['torch']:6.2f} ms, ratio {ms['retrograd'] / ms['torch']:.2f}x "
+              f"(target <= 1.5) | peak RSS: "
               f"retrograd {rss['retrograd']:.0f} MB, torch {rss['torch']:.0f} MB")
 
 
