@@ -36,6 +36,23 @@ from numpy.lib.stride_tricks import as_strided
 from ..autograd.function import Function
 
 
+_ONES: dict = {}
+
+
+def colsum(a: np.ndarray) -> np.ndarray:
+    """Column sums of a 2-D array as a GEMV with a ones vector.
+
+    NumPy's ``a.sum(axis=0)`` on a tall, narrow C-ordered matrix (8192 x 16) walks it row by
+    row and is ~15x slower than BLAS's ``ones @ a``; the ones vector is cached per dtype.
+    """
+    m = a.shape[0]
+    ones = _ONES.get(a.dtype)
+    if ones is None or ones.shape[0] < m:
+        ones = _ONES[a.dtype] = np.ones(max(m, 1024), dtype=a.dtype)
+        ones.setflags(write=False)
+    return ones[:m] @ a
+
+
 def pair(v: Any, name: str, op: str) -> tuple[int, int]:
     """``3 -> (3, 3)``; ``(1, 2) -> (1, 2)``; anything else is a TypeError naming ``op``."""
     if isinstance(v, (int, np.integer)):
@@ -193,7 +210,7 @@ class Conv2d(Function):
             d_op = grad.transpose(1, 0, 2, 3).reshape(o, p)
             d_po = d_op.T
         if len(need) > 2 and need[2]:
-            gb = d_op.sum(axis=1) if d_op.flags.c_contiguous else d_po.sum(axis=0)
+            gb = colsum(d_po)  # dC/db = sum of delta over batch and positions
         if g == 1:
             if need[1]:
                 dwm = np.matmul(d_op, col)  # dC/dW = delta^T col: (O, K)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.function import Function
+from .conv import colsum
 
 
 def _rows(x: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -54,10 +55,10 @@ class BatchNorm(Function):
             if m <= 1:
                 raise ValueError(f"batch_norm: expected more than 1 value per channel in "
                                  f"training mode, got input of shape {x.shape}")
-            mean = x2.mean(axis=0)
+            # column sums as GEMVs (see colsum): the statistics cost two passes
+            mean = colsum(x2) / m
             xc = x2 - mean
-            # biased variance: sum over rows of xc^2, one fused pass
-            var = np.einsum("ij,ij->j", xc, xc) / m
+            var = colsum(xc * xc) / m  # biased variance
             inv_std = 1.0 / np.sqrt(var + eps)
             if running_mean is not None:
                 running_mean *= 1 - momentum
@@ -91,11 +92,11 @@ class BatchNorm(Function):
         m = g2.shape[0]
         xc, inv_std, scale = self.xc, self.inv_std, self.scale
         self.xc = None
-        gb = g2.sum(axis=0) if len(need) > 2 and need[2] else None
+        gb = colsum(g2) if len(need) > 2 and need[2] else None
         gw = gx = None
         if xc is not None:  # training: the statistics depend on x
-            dbeta = g2.sum(axis=0) if gb is None else gb
-            gxc = np.einsum("ij,ij->j", g2, xc)  # sum(delta * (x - mean))
+            dbeta = colsum(g2) if gb is None else gb
+            gxc = colsum(g2 * xc)  # sum(delta * (x - mean))
             if len(need) > 1 and need[1]:
                 gw = gxc * inv_std  # dC/dgamma = sum(delta * xhat)
             if need[0]:
@@ -107,7 +108,7 @@ class BatchNorm(Function):
                 gx -= scale * dbeta / m
         else:  # eval: a fixed affine map per channel
             if len(need) > 1 and need[1]:
-                gw = np.einsum("ij,ij->j", g2, self.x2) - self.mean * g2.sum(axis=0)
+                gw = colsum(g2 * self.x2) - self.mean * colsum(g2)
                 gw = (gw * inv_std).astype(grad.dtype, copy=False)
             if need[0]:
                 gx = g2 * scale
