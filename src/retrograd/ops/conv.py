@@ -3,27 +3,40 @@
 Layout
 ------
 Tensors are NCHW to the user (PyTorch's shapes), but the arrays this op *makes* are stored
-channels-last: the output is an ``(N, Ho, Wo, O)`` buffer handed out as its NCHW transposed
-view. That choice is what lets every GEMM run on contiguous operands without a transposed
-copy:
+the way the GEMMs produce them, and handed out as NCHW transposed views (every later op -
+BatchNorm, ReLU, pooling, additions - keeps its input's memory order, so the layout flows
+through the network without copies):
 
-* forward   ``out[P, O]  = col[P, K] @ Wm[O, K]^T``   (P = N*Ho*Wo rows, K = kh*kw*C/groups)
-* backward  ``dW[O, K]   = grad[P, O]^T @ col[P, K]``
-*           ``dcol[P, K] = grad[P, O] @ Wm[O, K]``
+* channels-last, ``(N, Ho, Wo, O)`` in memory, when there are 16 or more output channels:
+  ``out[P, O] = col[P, K] @ Wm[O, K]^T`` (P = N*Ho*Wo, K = kh*kw*C/groups);
+* channel-major, ``(O, N, Ho, Wo)`` in memory, for fewer channels (LeNet's 6):
+  ``out^T[O, P] = Wm[O, K] @ col^T[K, P]``.
 
-``col`` rows are ``(kh, kw, C)``-ordered patches; when the input is itself channels-last (the
-output of an earlier conv, BatchNorm, ReLU or pooling, which all keep their input's memory
-order) a patch row is kh*kw runs of C contiguous floats, so building ``col`` is a plain strided
-copy. The NCHW weight is reordered to ``(O, kh, kw, C)`` once per call (a few KiB).
+``col`` itself is built in whichever order gives the longer contiguous runs to copy: patch
+rows ``(kh, kw, C)`` from a channels-last input (kw*C contiguous values per run), or
+``col^T`` with rows ``(C, kh, kw)`` from an NCHW / channel-major input (Wo values per run;
+chosen for few input channels, e.g. an image batch). Either way the GEMMs read ``col`` and
+``col^T`` as stored - BLAS takes a transposed operand for free - so no transposed copy is made:
+
+* weight gradient  ``dW[O, K] = delta^T[O, P] @ col[P, K]``;
+* input gradient   for a stride-1 convolution with at least 16 input channels, the "full"
+  correlation of delta with the flipped kernel (one more im2col and GEMM, see
+  :func:`conv_transpose_s1`); otherwise ``dcol^T[K, P] = Wm^T @ delta^T`` scattered back by
+  :func:`col2im` (one strided ``+=`` per kernel offset).
+
+The weight is reordered to the order of ``col``'s rows once per call (a few KiB). Column sums
+(the bias gradient) are GEMVs with a ones vector (:func:`colsum`).
 
 Memory
 ------
 ``col`` is the one large buffer: ``N * Ho * Wo * kh * kw * C_in * itemsize`` bytes (for a
-3x3 conv with 16 input channels, batch 128 on 8x8 maps in float32: 4.7 MB). It is built in the
-forward pass and kept for the weight gradient; the input gradient needs a second one
-(``dcol``), freed as soon as col2im has scattered it. When the input needs no gradient (the
-first layer) neither ``dcol`` nor the padded input gradient is made. A 1x1 convolution with
-stride 1 and no padding on a channels-last input needs no ``col`` copy at all.
+3x3 conv with 16 input channels, batch 128 on 8x8 maps in float32: 4.7 MB; for LeNet's
+second conv, batch 64: 3.8 MB). It is built in the forward pass and kept for the weight
+gradient until backward. The input gradient needs one temporary of the same size (the
+gradient's im2col, or ``dcol``), freed as soon as it has been used; when the input needs no
+gradient (the first layer) it is not made. A 1x1 convolution with stride 1 and no padding on a
+channels-last input needs no ``col`` copy at all (a view). Padding costs one copy of the input
+with a zero border.
 """
 
 from __future__ import annotations
@@ -34,7 +47,6 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd.function import Function
-
 
 _ONES: dict = {}
 
