@@ -18,6 +18,17 @@ from ..autograd.function import Function
 from .conv import colsum
 
 
+def coldot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum(a * b, axis=0)`` for ``(M, C)`` arrays without the ``(M, C)`` temporary.
+
+    For up to 64 channels it is the diagonal of the ``C x C`` GEMM ``a^T b``: the extra
+    ``C^2 M`` multiply-adds cost less than writing and re-reading a full-size product.
+    """
+    if a.shape[1] <= 64:
+        return np.matmul(a.T, b).diagonal().copy()
+    return colsum(a * b)
+
+
 def _rows(x: np.ndarray) -> tuple[np.ndarray, tuple]:
     """``x`` with the channel axis last and the others flattened: ``(M, C)``."""
     if x.ndim == 2:
@@ -58,7 +69,7 @@ class BatchNorm(Function):
             # column sums as GEMVs (see colsum): the statistics cost two passes
             mean = colsum(x2) / m
             xc = x2 - mean
-            var = colsum(xc * xc) / m  # biased variance
+            var = coldot(xc, xc) / m  # biased variance
             inv_std = 1.0 / np.sqrt(var + eps)
             if running_mean is not None:
                 running_mean *= 1 - momentum
@@ -96,7 +107,7 @@ class BatchNorm(Function):
         gw = gx = None
         if xc is not None:  # training: the statistics depend on x
             dbeta = colsum(g2) if gb is None else gb
-            gxc = colsum(g2 * xc)  # sum(delta * (x - mean))
+            gxc = coldot(g2, xc)  # sum(delta * (x - mean))
             if len(need) > 1 and need[1]:
                 gw = gxc * inv_std  # dC/dgamma = sum(delta * xhat)
             if need[0]:
@@ -104,11 +115,12 @@ class BatchNorm(Function):
                 #       = scale * delta - scale/m * dbeta - xc * (scale * inv_std^2 / m) * gxc
                 k = scale * inv_std * inv_std * gxc / m
                 gx = g2 * scale
-                gx -= xc * k
+                xc *= k  # xc is this op's own array, no longer needed: reuse it
+                gx -= xc
                 gx -= scale * dbeta / m
         else:  # eval: a fixed affine map per channel
             if len(need) > 1 and need[1]:
-                gw = colsum(g2 * self.x2) - self.mean * colsum(g2)
+                gw = coldot(g2, self.x2) - self.mean * colsum(g2)
                 gw = (gw * inv_std).astype(grad.dtype, copy=False)
             if need[0]:
                 gx = g2 * scale
