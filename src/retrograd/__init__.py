@@ -98,6 +98,6 @@ for _name in ("sum", "mean", "max", "min", "argmax", "argmin", "var", "std", "lo
     globals()[_name] = _function_form(_name)
 del _name
 
-from . import nn  # noqa: E402,F401  (after Tensor: nn builds on it)
-from . import optim as optim  # noqa: E402  (nnopt: the optimisers, as rg.optim)
+# Subpackages last: they build on Tensor. (explain imports nn and optim itself.)
+from . import explain, nn, optim  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402  (nnopt: safetensors state dicts)

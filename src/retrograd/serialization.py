@@ -69,6 +69,11 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike,
         A key that is not a string, or a value that is not an array of numbers.
     FileNotFoundError
         The target directory does not exist.
+
+    Examples
+    --------
+    >>> rg.save(model.state_dict(), "model.safetensors")
+    >>> model.load_state_dict(rg.load("model.safetensors"))
     """
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"save: expected a mapping of names to tensors, got "

@@ -420,16 +420,20 @@ class Tensor:
         return self
 
     def __iadd__(self, other: Any) -> "Tensor":
-        return self._inplace("add_", np.add, other) or self + other
+        out = self._inplace("add_", np.add, other)
+        return self + other if out is None else out
 
     def __isub__(self, other: Any) -> "Tensor":
-        return self._inplace("sub_", np.subtract, other) or self - other
+        out = self._inplace("sub_", np.subtract, other)
+        return self - other if out is None else out
 
     def __imul__(self, other: Any) -> "Tensor":
-        return self._inplace("mul_", np.multiply, other) or self * other
+        out = self._inplace("mul_", np.multiply, other)
+        return self * other if out is None else out
 
     def __itruediv__(self, other: Any) -> "Tensor":
-        return self._inplace("div_", np.divide, other) or self / other
+        out = self._inplace("div_", np.divide, other)
+        return self / other if out is None else out
 
     def add_(self, other: Any, alpha: float = 1.0) -> "Tensor":
         """In-place ``self += alpha * other`` (outside the graph; see ``__iadd__``)."""

@@ -110,6 +110,8 @@ def test_gradcheck_every_loss(reduction):
         (lambda t: F.cross_entropy(t, y, reduction=reduction), x),
         (lambda t: F.cross_entropy(t, y_ign, weight=w, reduction=reduction), x),
         (lambda t: F.cross_entropy(t, soft, weight=w, reduction=reduction), x),
+        (lambda t: F.cross_entropy(t, y_ign, weight=w, reduction=reduction,
+                                   label_smoothing=0.25), x),
         (lambda t: F.nll_loss(t, y_ign, weight=w, reduction=reduction), x),
         (lambda t: F.mse_loss(t, target, reduction=reduction), prob),
         (lambda t: F.binary_cross_entropy(t, target, weight=w[:3], reduction=reduction), prob),
@@ -124,7 +126,9 @@ def test_gradcheck_every_loss(reduction):
                    target),
                   (lambda t: F.binary_cross_entropy_with_logits(
                       _t(x[:4, :3], False), t, pos_weight=w[:3], reduction=reduction), target),
-                  (lambda t: F.cross_entropy(_t(x, False), t, reduction=reduction), soft)]:
+                  (lambda t: F.cross_entropy(_t(x, False), t, reduction=reduction), soft),
+                  (lambda t: F.cross_entropy(_t(x, False), t, weight=w, reduction=reduction,
+                                             label_smoothing=0.3), soft)]:
         assert rg.gradcheck(fn, [_t(a)], atol=1e-7, rtol=1e-6)
 
 
@@ -157,6 +161,20 @@ def _torch_case(torch, name, reduction, seed=0):
         "ce_unbatched": (lambda a: F.cross_entropy(a, np.array(2), reduction=reduction),
                          lambda a: TF.cross_entropy(a, torch.tensor(2), reduction=reduction),
                          x[0]),
+        "ce_smooth": (
+            lambda a: F.cross_entropy(a, y_ign, weight=w, reduction=reduction,
+                                      label_smoothing=0.2),
+            lambda a: TF.cross_entropy(a, tt(y_ign), weight=tt(w), reduction=reduction,
+                                       label_smoothing=0.2), x),
+        "ce_smooth_kdim": (
+            lambda a: F.cross_entropy(a, y3, reduction=reduction, label_smoothing=0.1),
+            lambda a: TF.cross_entropy(a, tt(y3), reduction=reduction, label_smoothing=0.1),
+            x3),
+        "ce_soft_smooth": (
+            lambda a: F.cross_entropy(a, soft, weight=w, reduction=reduction,
+                                      label_smoothing=0.3),
+            lambda a: TF.cross_entropy(a, tt(soft), weight=tt(w), reduction=reduction,
+                                       label_smoothing=0.3), x),
         "nll": (lambda a: F.nll_loss(a, y_ign, weight=w, reduction=reduction),
                 lambda a: TF.nll_loss(a, tt(y_ign), weight=tt(w), reduction=reduction), x),
         "mse": (lambda a: F.mse_loss(a, p, reduction=reduction),
@@ -175,7 +193,8 @@ def _torch_case(torch, name, reduction, seed=0):
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("name", ["ce", "ce_weight_ignore", "ce_kdim", "ce_soft",
-                                  "ce_unbatched", "nll", "mse", "bce", "bce_logits"])
+                                  "ce_unbatched", "ce_smooth", "ce_smooth_kdim",
+                                  "ce_soft_smooth", "nll", "mse", "bce", "bce_logits"])
 def test_matches_torch(torch, name, reduction):
     ours, theirs, x = _torch_case(torch, name, reduction)
     v, g = _value_and_grad(ours, x)
@@ -262,6 +281,8 @@ def test_bad_targets_and_arguments():
         nn.MSELoss(reduction="avg")
     with pytest.raises(ValueError, match="reduction"):
         F.cross_entropy(x, [0, 1, 2], reduction="max")
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\], got 1.5"):
+        nn.CrossEntropyLoss(label_smoothing=1.5)(x, [0, 1, 2])
     with pytest.raises(ValueError, match=r"probability in \[0, 1\], got 1.5"):
         F.binary_cross_entropy(rg.tensor([0.5, 1.5]), [0.0, 1.0])
     with pytest.raises(TypeError, match="floating-point"):
@@ -279,3 +300,42 @@ def test_loss_module_weight_is_a_buffer():
     loss = nn.CrossEntropyLoss(weight=[1.0, 2.0])
     assert list(loss.state_dict()) == ["weight"]
     assert list(nn.MSELoss().state_dict()) == []
+
+
+def test_ignore_index_inside_the_class_range(torch):
+    x, y = _data(4)
+    y[2] = 1
+    v, g = _value_and_grad(lambda t: F.cross_entropy(t, y, ignore_index=1), x)
+    tx = torch.tensor(x, requires_grad=True)
+    tv = torch.nn.functional.cross_entropy(tx, torch.from_numpy(y), ignore_index=1)
+    tv.backward()
+    np.testing.assert_allclose(v, tv.item(), rtol=1e-13)
+    np.testing.assert_allclose(g, tx.grad.numpy(), rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_and_regression_losses_equal_their_compositions(reduction):
+    rng = np.random.default_rng(9)
+    p = rng.uniform(0.05, 0.95, size=(5, 3))
+    z = rng.normal(size=(5, 3)) * 3
+    y = rng.uniform(0, 1, size=(5, 3))
+    w = rng.uniform(0.5, 2, size=3)
+    pw = rng.uniform(0.5, 2, size=3)
+
+    def red(t):
+        return {"mean": t.mean(), "sum": t.sum(), "none": t}[reduction]
+
+    pairs = [
+        (lambda t: F.mse_loss(t, y, reduction=reduction), lambda t: red((t - y) ** 2), p),
+        (lambda t: F.binary_cross_entropy(t, y, weight=w, reduction=reduction),
+         lambda t: red(-(y * t.log() + (1 - y) * (1 - t).log()) * w), p),
+        (lambda t: F.binary_cross_entropy_with_logits(t, y, weight=w, pos_weight=pw,
+                                                      reduction=reduction),
+         lambda t: red(-(pw * y * t.sigmoid().log() + (1 - y) * (1 - t.sigmoid()).log()) * w),
+         z),
+    ]
+    for fused, composed, x in pairs:
+        v1, g1 = _value_and_grad(fused, x)
+        v2, g2 = _value_and_grad(composed, x)
+        np.testing.assert_allclose(v1, v2, rtol=1e-12)
+        np.testing.assert_allclose(g1, g2, rtol=1e-10, atol=1e-14)

@@ -169,6 +169,8 @@ def test_state_dict_shares_memory_and_excludes_non_persistent_buffers():
     assert "scratch" not in sd and "running" in sd
     assert np.shares_memory(sd["body.1.weight"].data, model.body[1].weight.data)
     assert not sd["body.1.weight"].requires_grad
+    kept = model.state_dict(keep_vars=True)
+    assert kept["body.1.weight"] is model.body[1].weight
 
 
 def test_train_eval_recurse_and_return_self():
@@ -179,6 +181,8 @@ def test_train_eval_recurse_and_return_self():
     assert model.train() is model and model.block.heads[1].training
     model.train(False)
     assert not model.block.training
+    with pytest.raises(ValueError, match="mode must be a bool"):
+        model.train("eval")
 
 
 def test_to_double_float():
@@ -198,6 +202,7 @@ def test_to_double_float():
     assert model.scale.dtype == np.float64
     with pytest.raises(TypeError, match="floating-point dtype"):
         model.to(rg.int64)
+    assert model.to("cpu") is model and model.scale.dtype == np.float64
 
 
 def test_parameters_registered_once_and_in_order():

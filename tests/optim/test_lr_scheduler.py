@@ -26,7 +26,9 @@ def _pair(torch, lrs=(0.1, 0.02)):
 CASES = [("StepLR", {"step_size": 3}), ("StepLR", {"step_size": 1, "gamma": 0.5}),
          ("CosineAnnealingLR", {"T_max": 10}),
          ("CosineAnnealingLR", {"T_max": 7, "eta_min": 0.001}),
-         ("CosineAnnealingLR", {"T_max": 1, "eta_min": 0.01})]
+         ("CosineAnnealingLR", {"T_max": 1, "eta_min": 0.01}),
+         ("MultiStepLR", {"milestones": [2, 5, 5, 9], "gamma": 0.5}),
+         ("ExponentialLR", {"gamma": 0.9})]
 
 
 @pytest.mark.parametrize("name,kwargs", CASES)
@@ -74,7 +76,7 @@ def test_steplr_values_by_hand():
     assert seen == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
 
 
-@pytest.mark.parametrize("name,kwargs", CASES[:1] + CASES[3:4])
+@pytest.mark.parametrize("name,kwargs", CASES[:1] + CASES[3:4] + CASES[5:])
 def test_state_dict_round_trip(name, kwargs):
     def make():
         opt = optim.Adam([rg.nn.Parameter(rg.zeros(1))], lr=0.1)
@@ -119,3 +121,25 @@ def test_scheduler_drives_training_lr():
         opt.step()
         s.step()
     np.testing.assert_allclose(p.data, [1 - 0.5 - 0.05 - 0.005], rtol=1e-14)
+
+
+@pytest.mark.parametrize("name,kwargs", [CASES[0], CASES[2], CASES[5], CASES[6]])
+def test_resume_with_last_epoch_matches_torch(torch, name, kwargs):
+    """Rebuilding a scheduler with last_epoch=k (after the optimiser's state, which holds
+    initial_lr, is loaded) behaves as PyTorch's."""
+    opt, topt = _pair(torch)
+    s = getattr(lr_scheduler, name)(opt, **kwargs)
+    ts = getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
+    for _ in range(4):
+        opt.step()
+        topt.step()
+        s.step()
+        ts.step()
+    s = getattr(lr_scheduler, name)(opt, last_epoch=4, **kwargs)
+    ts = getattr(torch.optim.lr_scheduler, name)(topt, last_epoch=4, **kwargs)
+    for _ in range(6):
+        assert s.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-12)
+        opt.step()
+        topt.step()
+        s.step()
+        ts.step()

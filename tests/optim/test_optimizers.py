@@ -168,9 +168,7 @@ def test_torch_state_dict_loads(torch):
     tsd = topt.state_dict()
     ps = [rg.nn.Parameter(rg.tensor(t.detach().numpy(), dtype=rg.float64)) for t in ts]
     opt = optim.Adam(ps, lr=0.5)
-    opt.load_state_dict({"state": {i: {k: v.numpy() for k, v in s.items()}
-                                   for i, s in tsd["state"].items()},
-                         "param_groups": tsd["param_groups"]})
+    opt.load_state_dict(tsd)  # torch tensors and all
     assert opt.param_groups[0]["lr"] == 0.01
     for step in range(5, 10):
         for k, (p, t) in enumerate(zip(ps, ts)):
@@ -180,6 +178,28 @@ def test_torch_state_dict_loads(torch):
         topt.step()
     for p, t in zip(ps, ts):
         np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12)
+    # and the reverse: our state dict, as tensors, continues torch's optimiser
+    sd = opt.state_dict()
+    topt2 = torch.optim.Adam([torch.tensor(p.data.copy(), requires_grad=True) for p in ps])
+    topt2.load_state_dict({"state": {i: {k: torch.tensor(v) for k, v in s.items()}
+                                     for i, s in sd["state"].items()},
+                           "param_groups": sd["param_groups"]})
+    assert topt2.param_groups[0]["lr"] == 0.01
+    assert float(topt2.state_dict()["state"][0]["step"]) == 10
+
+
+def test_updates_are_in_place():
+    """Parameters and state buffers keep their arrays (state_dict views and references held
+    elsewhere stay valid; no per-step allocation of state)."""
+    for name, kw in ROUND_TRIP:
+        ps, opt = _fresh(name, kw)
+        arrays = [p.data for p in ps]
+        _steps(ps, opt, 0, 1)
+        buffers = {(i, k): v for i, p in enumerate(ps) for k, v in opt.state[p].items()
+                   if isinstance(v, np.ndarray)}
+        _steps(ps, opt, 1, 3)
+        assert all(p.data is a for p, a in zip(ps, arrays)), name
+        assert all(opt.state[ps[i]][k] is v for (i, k), v in buffers.items()), name
 
 
 def test_load_state_dict_errors():
@@ -279,3 +299,63 @@ def test_step_refuses_a_parameter_a_pending_backward_needs():
         opt.step()
     loss.backward()
     opt.step()  # fine once the graph has run
+    loss = (w * w).sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        opt.step()
+    del loss
+    opt.step()
+
+
+def test_refuses_torch_options_it_does_not_implement(torch):
+    t = torch.zeros(2, requires_grad=True)
+    tsd = torch.optim.Adam([t], maximize=True).state_dict()
+    opt = optim.Adam([rg.nn.Parameter(rg.zeros(2))])
+    with pytest.raises(ValueError, match="maximize"):
+        opt.load_state_dict({"state": {}, "param_groups": tsd["param_groups"]})
+
+
+def test_closure_is_called_and_returned():
+    p = rg.nn.Parameter(rg.tensor([2.0], dtype=rg.float64))
+    opt = optim.SGD([p], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert loss.item() == 4.0
+    np.testing.assert_allclose(p.data, [1.0])  # 2 - 0.25 * 4
+
+
+def test_state_dict_before_any_step_round_trips():
+    ps, opt = _fresh("RMSprop", {"lr": 0.01, "momentum": 0.5})
+    arrays, meta = optim.flatten_state_dict(opt.state_dict())
+    assert arrays == {} and meta["param_groups"][0]["params"] == [0, 1, 2, 3]
+    ps2, opt2 = _fresh("RMSprop", {"lr": 0.5})
+    opt2.load_state_dict(optim.unflatten_state_dict(arrays, json.loads(json.dumps(meta))))
+    assert opt2.param_groups[0]["lr"] == 0.01 and opt2.param_groups[0]["momentum"] == 0.5
+    _steps(ps, opt, 0, 3)
+    _steps(ps2, opt2, 0, 3)
+    assert all(np.array_equal(p.data, q.data) for p, q in zip(ps, ps2))
+
+
+@pytest.mark.parametrize("name,kwargs", ROUND_TRIP)
+def test_float32_stays_float32_and_tracks_torch(torch, name, kwargs):
+    start = [a.astype(np.float32) for a in _start()]
+    ps = [rg.nn.Parameter(a) for a in start]
+    ts = [torch.tensor(a, requires_grad=True) for a in start]
+    opt, topt = getattr(optim, name)(ps, **kwargs), getattr(torch.optim, name)(ts, **kwargs)
+    for step in range(20):
+        for k, (p, t) in enumerate(zip(ps, ts)):
+            g = _grad(p.data.astype(np.float64), k, step).astype(np.float32)
+            p.grad, t.grad = rg.tensor(g), torch.from_numpy(g.copy())
+        opt.step()
+        topt.step()
+    for p, t in zip(ps, ts):
+        assert p.data.dtype == np.float32
+        assert all(v.dtype == np.float32 for v in opt.state[p].values()
+                   if isinstance(v, np.ndarray))
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-4, atol=1e-5)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .grad_mode import STATE
+from .numerics import quiet_off, quiet_on
 
 # Protection of saved arrays, in two rules that together cover every array a user can reach:
 #
@@ -83,11 +84,15 @@ def check_writeable(t: Any, what: str) -> None:
     if op is None:
         raise RuntimeError(f"{what}: the tensor's array is read-only and cannot be modified in "
                            "place")
+    if t._node is None:
+        who = f"is needed by {op}"
+    else:  # an op's output: its consumers may have saved it (and the producer, e.g. Exp)
+        who = f"(the output of {op}) may be needed by the ops that used it"
     raise RuntimeError(
-        f"{what}: this tensor (shape {arr.shape}) is needed by {op} for a backward pass that "
-        "has not run yet, so modifying it in place would make that gradient wrong. Call "
-        "backward() first (or drop the graph), or use an out-of-place operation "
-        "(x = x + 1) or x.detach().clone()."
+        f"{what}: this tensor (shape {arr.shape}) {who} for a backward pass that has not run "
+        "yet, so modifying it in place would make that gradient wrong. Call backward() first "
+        "(or drop the graph), or use an out-of-place operation (x = x + 1) or "
+        "x.detach().clone()."
     )
 
 
@@ -127,36 +132,43 @@ class Function:
         """Run ``forward`` on the inputs' arrays; record a node if a gradient is needed."""
         global _SEQ
         fn = _new(cls)
-        # Unrolled for one and two inputs: this is the hottest path of the library.
-        n = len(args)
-        if n == 1:
-            a = args[0]
-            record = STATE.enabled and a._requires_grad
-            out = fn.forward(a.data, **kwargs)
-            if record:
-                fn.needs = _TRUE1
-        elif n == 2:
-            a, b = args
-            if isinstance(a, Tensor):
-                ga = a._requires_grad
-                a = a.data
+        # Forward passes follow IEEE without warnings (1e300 * 1e300 is inf, as in PyTorch),
+        # whatever np.errstate the caller set; rg.detect_anomaly is the tool to find them.
+        token = quiet_on()
+        try:
+            # Unrolled for one and two inputs: this is the hottest path of the library.
+            n = len(args)
+            if n == 1:
+                a = args[0]
+                record = STATE.enabled and a._requires_grad
+                out = fn.forward(a.data, **kwargs)
+                if record:
+                    fn.needs = _TRUE1
+            elif n == 2:
+                a, b = args
+                if isinstance(a, Tensor):
+                    ga = a._requires_grad
+                    a = a.data
+                else:
+                    ga = False
+                if isinstance(b, Tensor):
+                    gb = b._requires_grad
+                    b = b.data
+                else:
+                    gb = False
+                record = (ga or gb) and STATE.enabled
+                out = fn.forward(a, b, **kwargs)
+                if record:
+                    fn.needs = (ga, gb)
             else:
-                ga = False
-            if isinstance(b, Tensor):
-                gb = b._requires_grad
-                b = b.data
-            else:
-                gb = False
-            record = (ga or gb) and STATE.enabled
-            out = fn.forward(a, b, **kwargs)
-            if record:
-                fn.needs = (ga, gb)
-        else:
-            needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
-            record = STATE.enabled and True in needs
-            out = fn.forward(*[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
-            if record:
-                fn.needs = needs
+                needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
+                record = STATE.enabled and True in needs
+                out = fn.forward(*[a.data if isinstance(a, Tensor) else a for a in args],
+                                 **kwargs)
+                if record:
+                    fn.needs = needs
+        finally:
+            quiet_off(token)
         if type(out) is not np.ndarray:
             out = np.asarray(out)  # ufuncs on 0-d arrays return NumPy scalars
         t = _new(Tensor)

@@ -107,10 +107,12 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6,
             out_k = int(np.searchsorted(np.cumsum(sizes), r, side="right"))
             out_idx = np.unravel_index(r - sum(sizes[:out_k]), base[out_k].data.shape)
             in_idx = np.unravel_index(j, arrays[i].shape)
+            av, nv = float(a[r, j]), float(n[r, j])
+            at = float(arrays[i].reshape(-1)[j])
             raise GradcheckError(
                 f"gradcheck: gradient of output {out_k}{list(map(int, out_idx))} with respect to "
-                f"input {i}{list(map(int, in_idx))}: analytic {a[r, j]!r} vs numerical "
-                f"{n[r, j]!r} (|diff| {abs(a[r, j] - n[r, j]):.3g} > atol {atol} + rtol {rtol} "
+                f"input {i}{list(map(int, in_idx))} (value {at!r}): analytic {av!r} vs "
+                f"numerical {nv!r} (|diff| {abs(av - nv):.3g} > atol {atol} + rtol {rtol} "
                 f"* |numerical|); {int(bad.sum())} of {bad.size} entries differ"
             )
     return True

@@ -18,6 +18,13 @@ try:  # NumPy 2: error state lives in a contextvar holding an opaque "extobj"
 
     _IGNORE = _make_extobj(all="ignore")
 
+    def quiet_on() -> Any:
+        """Turn warnings off; returns a token for :func:`quiet_off` (the fast form of
+        ``with quiet:`` for the hottest path, ``Function.apply``)."""
+        return _extobj_contextvar.set(_IGNORE)
+
+    quiet_off = _extobj_contextvar.reset
+
     class _Quiet:
         __slots__ = ("_tokens",)
 
@@ -46,6 +53,14 @@ except ImportError:  # pragma: no cover - older NumPy
         def __exit__(self, *exc: object) -> None:
             self._stack.pop().__exit__(*exc)
 
+    def quiet_on() -> Any:
+        es = np.errstate(all="ignore")
+        es.__enter__()
+        return es
+
+    def quiet_off(token: Any) -> None:
+        token.__exit__(None, None, None)
+
 
 quiet = _Quiet()
 """``with quiet: ...`` runs NumPy with all floating-point warnings off (re-entrant)."""
@@ -59,6 +74,8 @@ def safe_div(num: np.ndarray, den: Any) -> np.ndarray:
     """
     with quiet:
         out = np.divide(num, den)
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)  # 0-d operands give a NumPy scalar
         if not np.all(np.isfinite(out)):
             np.copyto(out, 0, where=(num == 0))
     return out

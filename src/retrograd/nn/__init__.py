@@ -1,6 +1,7 @@
 """Neural-network building blocks with PyTorch's names: ``Module``, layers, losses, init."""
 
 from . import functional, init
+from . import utils as utils  # nnopt: gradient clipping
 from .layers.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .layers.container import ModuleList, Sequential
 from .layers.linear import Flatten, Identity, Linear

@@ -84,7 +84,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
 
 
 def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
-                  reduction: str = "mean") -> Tensor:
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of raw logits, fused and stable for logits of any size.
 
     Parameters
@@ -99,6 +99,8 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
     ignore_index : int
         Labels equal to this contribute nothing (default -100, as in PyTorch).
     reduction : {"mean", "sum", "none"}
+    label_smoothing : float
+        In [0, 1]: the target becomes ``(1 - eps) onehot + eps / C`` (as PyTorch).
 
     Raises
     ------
@@ -113,9 +115,12 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
     the seeds' output-layer delta ``a - y``.
     """
     _loss.check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing!r}")
     return _loss.CrossEntropy.apply(_input(input, "cross_entropy"), _arr(target),
                                     weight=_const_arr(weight), reduction=reduction,
-                                    ignore_index=ignore_index)
+                                    ignore_index=ignore_index, label_smoothing=label_smoothing)
 
 
 def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,

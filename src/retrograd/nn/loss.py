@@ -48,17 +48,26 @@ class CrossEntropyLoss(_Loss):
     -----
     input ``(N, C)`` (or ``(C,)``, ``(N, C, d1, ...)``), target ``(N,)`` integer labels in
     ``[0, C)``; output a scalar, or ``(N,)`` with ``reduction="none"``.
+
+    Examples
+    --------
+    >>> loss_fn = nn.CrossEntropyLoss()
+    >>> logits = rg.tensor([[2.0, 0.5, -1.0]], requires_grad=True)
+    >>> loss = loss_fn(logits, rg.tensor([0]))
+    >>> loss.backward()          # logits.grad == softmax(logits) - onehot(0): a - y
     """
 
     def __init__(self, weight: Any = None, ignore_index: int = -100,
-                 reduction: str = "mean") -> None:
+                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__(reduction)
         _weight_buffer(self, "weight", weight)
         self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.cross_entropy(input, target, weight=self.weight,
-                               ignore_index=self.ignore_index, reduction=self.reduction)
+                               ignore_index=self.ignore_index, reduction=self.reduction,
+                               label_smoothing=self.label_smoothing)
 
 
 class NLLLoss(_Loss):

@@ -233,6 +233,8 @@ class Module:
     # ------------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> Module:
         """Training mode (dropout active, batch statistics in BatchNorm); returns self."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise ValueError(f"train: mode must be a bool, got {mode!r}")
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
@@ -264,7 +266,13 @@ class Module:
 
     # ------------------------------------------------------------------ dtype
     def to(self, dtype: Any) -> Module:
-        """Convert floating-point parameters and buffers to ``dtype`` (in place)."""
+        """Convert floating-point parameters and buffers to ``dtype`` (in place).
+
+        ``"cpu"`` is accepted and changes nothing (retrograd runs on the CPU), so that
+        PyTorch code's ``model.to(device)`` runs unchanged.
+        """
+        if isinstance(dtype, str) and dtype.lower() == "cpu":
+            return self
         d = _dt.as_dtype(dtype)
         if d.kind != "f":
             raise TypeError(f"Module.to: expected a floating-point dtype, got {d}")
@@ -282,9 +290,11 @@ class Module:
         return self.to(_dt.float32)
 
     # ------------------------------------------------------------------ state
-    def state_dict(self, prefix: str = "") -> OrderedDict[str, Tensor]:
+    def state_dict(self, prefix: str = "", keep_vars: bool = False
+                   ) -> OrderedDict[str, Tensor]:
         """Parameters and persistent buffers by dotted name, as detached tensors sharing
-        memory (the same keys as PyTorch for the same model).
+        memory (the same keys as PyTorch for the same model); ``keep_vars=True`` gives the
+        Parameters themselves.
 
         A module reachable by two paths (a shared layer) appears under both, as in PyTorch,
         although ``parameters()`` yields its tensors once.
@@ -292,7 +302,7 @@ class Module:
         out: OrderedDict[str, Tensor] = OrderedDict()
         for key, t, persistent in self._state_items(prefix.rstrip(".")):
             if persistent:
-                out[key] = t.detach()
+                out[key] = t if keep_vars else t.detach()
         return out
 
     def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Tensor, bool]]:

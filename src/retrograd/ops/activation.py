@@ -31,7 +31,7 @@ def sigmoid_array(x: np.ndarray) -> np.ndarray:
     """1 / (1 + e^-x) without overflow: e^-|x| <= 1 is the only exponential taken."""
     with quiet:  # e^-|x| underflows to 0 for |x| > ~745: the right answer
         e = np.exp(-np.abs(x))
-        out = 1 / (1 + e)
+        out = np.asarray(1 / (1 + e))  # 0-d input: ufuncs return a scalar, not an array
         np.multiply(out, e, out=out, where=x < 0)  # x < 0: e^x / (1 + e^x)
     return out
 

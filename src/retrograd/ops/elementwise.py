@@ -136,14 +136,14 @@ class Pow(Function):
                     local = np.ones_like(x)
                 else:
                     local = y * np.power(x, y - 1)
-                gx = grad * local
+                gx = np.asarray(grad * local)  # 0-d: a scalar otherwise
                 if not np.all(np.isfinite(gx)):
                     np.copyto(gx, 0, where=(grad == 0))
                 gx = sum_to(gx, x.shape)
             if n[1]:
                 # d(x^y)/dy = x^y log x, taken as 0 where x^y is 0 (x = 0, y > 0)
                 local = self.out * np.log(np.where(self.out == 0, 1, x))
-                gy = grad * local
+                gy = np.asarray(grad * local)
                 if not np.all(np.isfinite(gy)):
                     np.copyto(gy, 0, where=(grad == 0))
                 gy = sum_to(gy, y.shape)

@@ -40,10 +40,10 @@ class MatMul(Function):
         x2 = x[None, :] if x.ndim == 1 else x
         y2 = y[:, None] if y.ndim == 1 else y
         g = grad
+        if y.ndim == 1:  # first: 1-D @ 1-D gives a 0-d grad, which becomes (1,) then (1, 1)
+            g = g[..., None]
         if x.ndim == 1:
             g = g[..., None, :]
-        if y.ndim == 1:
-            g = g[..., None]
         gx = gy = None
         if n[0]:
             gx = np.matmul(g, np.swapaxes(y2, -1, -2))

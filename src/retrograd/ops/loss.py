@@ -109,6 +109,8 @@ def _class_rows(x: np.ndarray, target: np.ndarray, op: str, ignore_index: int
     else:
         rows = np.moveaxis(x, 1, -1).reshape(-1, c)
     y = target.reshape(-1)
+    if not 0 <= ignore_index < c and (y.size == 0 or (y.min() >= 0 and y.max() < c)):
+        return rows, y, None, want  # the common case: every label valid, none ignored
     valid = y != ignore_index
     bad = valid & ((y < 0) | (y >= c))
     if bad.any():
@@ -154,15 +156,37 @@ class CrossEntropy(Function):
     log p_y is formed as (x_y - max) - log sum e^{x - max}, never as log of a rounded p.
     """
 
-    def forward(self, x, target, weight=None, reduction="mean", ignore_index=-100):
+    def forward(self, x, target, weight=None, reduction="mean", ignore_index=-100,
+                label_smoothing=0.0):
         target = np.asarray(target)
         self.reduction, self.shape = reduction, x.shape
+        eps = float(label_smoothing)
         if target.dtype.kind == "f" and target.shape == x.shape:
-            return self._soft(x, target, weight, reduction)
+            _check_float(x, "cross_entropy")
+            c = x.shape[0] if x.ndim == 1 else x.shape[1]
+            trows = target.reshape(-1, c) if x.ndim <= 2 else \
+                np.moveaxis(target, 1, -1).reshape(-1, c)
+            if eps:
+                trows = trows * (1 - eps) + eps / c
+            self.t_scale = 1 - eps  # d(smoothed t)/d t
+            out_shape = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
+            return self._soft(x, trows, _check_weight(weight, c, "cross_entropy"), reduction,
+                              trows.shape[0], out_shape)
         rows, y, valid, out_shape = _class_rows(x, target, "cross_entropy", ignore_index)
-        w = _row_weights(y, valid, _check_weight(weight, rows.shape[1], "cross_entropy"),
-                         x.dtype)
+        c = rows.shape[1]
+        weight = _check_weight(weight, c, "cross_entropy")
+        w = _row_weights(y, valid, weight, x.dtype)
         r = np.arange(rows.shape[0])
+        n = rows.shape[0] if w is None else w.sum()
+        if eps:
+            # Label smoothing: the target is (1 - eps) onehot(y) + eps / C (0 on ignored rows);
+            # the mean still divides by the (weighted) count of labelled rows, as PyTorch.
+            t = np.full(rows.shape, eps / c, dtype=x.dtype)
+            t[r, y] += 1 - eps
+            if valid is not None:
+                t[~valid] = 0
+            self.t_scale = 1.0
+            return self._soft(x, t, weight, reduction, n, out_shape)
         with quiet:
             z = rows - rows.max(axis=1, keepdims=True)
             z_y = z[r, y]
@@ -172,27 +196,21 @@ class CrossEntropy(Function):
             loss = np.log(s) - z_y  # -log a_y
         if w is not None:
             loss *= w
-        self.p, self.y, self.w, self.soft = z, y, w, False
-        self.n = rows.shape[0] if w is None else w.sum()
-        return _reduce(loss.reshape(out_shape), reduction, self.n)
+        self.p, self.y, self.w, self.soft, self.n = z, y, w, False, n
+        return _reduce(loss.reshape(out_shape), reduction, n)
 
-    def _soft(self, x, t, weight, reduction):
+    def _soft(self, x, trows, w, reduction, n, out_shape):
         """Class probabilities as target: out = reduce(-sum_c w_c t_c log softmax(x)_c)."""
-        _check_float(x, "cross_entropy")
-        c = x.shape[0] if x.ndim == 1 else x.shape[1]
-        w = _check_weight(weight, c, "cross_entropy")
+        c = trows.shape[1]
         rows = x.reshape(-1, c) if x.ndim <= 2 else np.moveaxis(x, 1, -1).reshape(-1, c)
-        trows = t.reshape(-1, c) if t.ndim <= 2 else np.moveaxis(t, 1, -1).reshape(-1, c)
         if w is not None:
             trows = trows * w
         with quiet:
             z = rows - rows.max(axis=1, keepdims=True)
             logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
             loss = -(trows * logp).sum(axis=1).astype(x.dtype, copy=False)
-        self.logp, self.t, self.w, self.soft = logp, trows, w, True
-        self.n = rows.shape[0]
-        out_shape = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
-        return _reduce(loss.reshape(out_shape), reduction, self.n)
+        self.logp, self.t, self.w, self.soft, self.n = logp, trows, w, True, n
+        return _reduce(loss.reshape(out_shape), reduction, n)
 
     def backward(self, grad):
         g = _upstream(grad, self.reduction, self.n)
@@ -208,6 +226,8 @@ class CrossEntropy(Function):
             gx *= coef[:, None] if coef.ndim else coef
             if self.needs[1]:
                 gt = -logp * (coef[:, None] if coef.ndim else coef)
+                if self.t_scale != 1:
+                    gt *= self.t_scale  # through the smoothing t -> (1 - eps) t + eps / C
                 if self.w is not None:
                     gt = gt * self.w
                 gt = _unrows(gt, self.shape)

@@ -64,15 +64,18 @@ class LogSumExp(Function):
         self.axes, self.keepdims = axes, keepdims
         with quiet:
             z, m = _shifted(x, axes)
-            out = np.log(np.exp(z).sum(axis=axes, keepdims=True)) + m
-        self.save(x, out)
+            e = np.exp(z)
+            s = e.sum(axis=axes, keepdims=True)
+            out = np.log(s) + m
+            # NOTE: keep softmax(x) = e / s for backward; exp(x - out) would lose precision
+            # when out is large (in float32, 1e4 + log 2 keeps only ~3 decimals of log 2)
+            e /= s
+        self.softmax = e
+        self.red_shape = out.shape
         return out if keepdims else out.reshape(_reduced_shape(x.shape, axes))
 
     def backward(self, grad):
-        x, out = self.saved  # out kept with keepdims=True
-        g = grad.reshape(out.shape)
-        with quiet:
-            return g * np.exp(x - out)  # d lse / dx = softmax(x)
+        return grad.reshape(self.red_shape) * self.softmax  # d lse / dx = softmax(x)
 
 
 def _reduced_shape(shape: tuple, axes) -> tuple:

@@ -40,7 +40,7 @@ class Adagrad(Optimizer):
                                       initial_accumulator_value=initial_accumulator_value))
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        self._nonneg(group, "Adagrad", "Adagrad", "lr", "lr_decay", "eps", "weight_decay",
+        self._nonneg(group, "Adagrad", "lr", "lr_decay", "eps", "weight_decay",
                      "initial_accumulator_value")
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],

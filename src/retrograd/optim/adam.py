@@ -11,7 +11,7 @@ from .optimizer import Optimizer
 
 
 def _check_adam(group: dict[str, Any], name: str) -> None:
-    Optimizer._nonneg(group, name, name, "lr", "eps", "weight_decay")
+    Optimizer._nonneg(group, name, "lr", "eps", "weight_decay")
     betas = group["betas"]
     if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
         raise ValueError(f"{name}: invalid betas {betas!r} (two numbers in [0, 1))")
@@ -43,6 +43,15 @@ class Adam(Optimizer):
         Use the running maximum of ``v`` (Reddi et al., 2018).
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``.
+
+    Examples
+    --------
+    >>> opt = rg.optim.Adam(model.parameters(), lr=1e-3)
+    >>> sched = rg.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    >>> for epoch in range(10):
+    ...     for x, y in loader:
+    ...         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
+    ...     sched.step()
     """
 
     _decoupled = False

@@ -1,4 +1,5 @@
-"""Learning-rate schedules with PyTorch's semantics (``StepLR``, ``CosineAnnealingLR``).
+"""Learning-rate schedules with PyTorch's semantics (``StepLR``, ``MultiStepLR``,
+``ExponentialLR``, ``CosineAnnealingLR``).
 
 A scheduler writes ``group["lr"]`` of each parameter group; call ``scheduler.step()`` once
 per epoch, *after* ``optimizer.step()``. Construction performs step 0 (so ``get_last_lr()``
@@ -10,7 +11,9 @@ over; ``step(epoch)`` jumps with the closed form.
 from __future__ import annotations
 
 import math
-from typing import Any
+from bisect import bisect_right
+from collections import Counter
+from typing import Any, Iterable
 
 from .optimizer import Optimizer
 
@@ -92,6 +95,53 @@ class StepLR(LRScheduler):
 
     def _closed_form(self) -> list[float]:
         return [b * self.gamma ** (self.last_epoch // self.step_size) for b in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the rate by ``gamma`` at each epoch listed in ``milestones``:
+    ``lr_e = base_lr * gamma ** (number of milestones <= e)``."""
+
+    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:
+        self.milestones = Counter(int(m) for m in milestones)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        if self.last_epoch not in self.milestones:
+            return [g["lr"] for g in groups]
+        return [g["lr"] * self.gamma ** self.milestones[self.last_epoch] for g in groups]
+
+    def _closed_form(self) -> list[float]:
+        k = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
+        return [b * self.gamma**k for b in self.base_lrs]
+
+    def state_dict(self) -> dict[str, Any]:
+        sd = super().state_dict()
+        sd["milestones"] = {str(k): v for k, v in self.milestones.items()}  # JSON keys
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.milestones = Counter({int(k): v for k, v in dict(self.milestones).items()})
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the rate by ``gamma`` every epoch: ``lr_e = base_lr * gamma ** e``."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        if self._is_initial:
+            return [g["lr"] for g in groups]
+        return [g["lr"] * self.gamma for g in groups]
+
+    def _closed_form(self) -> list[float]:
+        return [b * self.gamma**self.last_epoch for b in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):

@@ -15,13 +15,13 @@ continues bit for bit.
 from __future__ import annotations
 
 import copy
+import numbers
 from collections import defaultdict
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from ..autograd.function import check_writeable
-from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 
 
@@ -31,6 +31,10 @@ class _Required:
 
 
 required = _Required()
+
+# PyTorch options with no counterpart here; a state dict that turns one on is refused
+# rather than silently run differently.
+_UNSUPPORTED = ("maximize", "capturable", "differentiable", "fused")
 
 
 class Optimizer:
@@ -105,10 +109,10 @@ class Optimizer:
         """Validate hyper-parameters (subclasses raise ValueError naming the bad one)."""
 
     @staticmethod
-    def _nonneg(group: dict[str, Any], name: str, opt: str, *keys: str) -> None:
+    def _nonneg(group: dict[str, Any], opt: str, *keys: str) -> None:
         for k in keys:
             v = group[k]
-            if not isinstance(v, (int, float)) or v < 0 or v != v:
+            if not isinstance(v, numbers.Real) or v < 0 or v != v:
                 raise ValueError(f"{opt}: invalid {k} value: {v!r} (must be a number >= 0)")
 
     # ------------------------------------------------------------------ stepping
@@ -131,23 +135,33 @@ class Optimizer:
 
             with enable_grad():
                 loss = closure()
-        with no_grad():
-            state = self.state
-            update = self._update
-            for group in self.param_groups:
-                for p in group["params"]:
-                    g = p.grad
-                    if g is None:
-                        continue
-                    if not p.data.flags.writeable:
-                        check_writeable(p, f"{type(self).__name__}.step")
-                    grad = g.data
-                    if grad.shape != p.data.shape:
-                        raise RuntimeError(f"{type(self).__name__}.step: a gradient of shape "
-                                           f"{grad.shape} for a parameter of shape "
-                                           f"{p.data.shape}")
-                    update(p.data, grad, state[p], group)
+        # The updates work on the arrays under the tensors, so no graph is ever recorded.
+        state = self.state
+        update = self._update
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                data = p.data
+                if not data.flags.writeable:
+                    self._not_writeable(p)
+                grad = g.data
+                if grad.shape != data.shape:
+                    raise RuntimeError(f"{type(self).__name__}.step: a gradient of shape "
+                                       f"{grad.shape} for a parameter of shape {data.shape}")
+                update(data, grad, state[p], group)
         return loss
+
+    def _not_writeable(self, p: Tensor) -> None:
+        try:
+            check_writeable(p, f"{type(self).__name__}.step")
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"{exc} If the graph was kept with backward(retain_graph=True), drop it "
+                "(del loss, or call the second backward) before optimizer.step(): its saved "
+                "parameters are protected while it can still run."
+            ) from None
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:  # pragma: no cover - abstract
@@ -221,6 +235,8 @@ class Optimizer:
             for k, v in s.items():
                 if isinstance(v, Tensor):
                     v = v.data
+                elif hasattr(v, "__array__") and not isinstance(v, np.ndarray):
+                    v = np.asarray(v)  # e.g. a torch tensor from torch's state_dict()
                 if isinstance(v, np.ndarray) and v.ndim > 0:
                     if v.shape != p.data.shape:
                         raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter "
@@ -232,10 +248,16 @@ class Optimizer:
                 entry[k] = v
             new_state[p] = entry
         self.state = new_state
+        for saved in saved_groups:
+            on = [k for k in _UNSUPPORTED if saved.get(k)]
+            if on:
+                raise ValueError(f"{name}.load_state_dict: the saved groups turn on "
+                                 f"{', '.join(on)}, which retrograd does not implement")
         for group, saved in zip(self.param_groups, saved_groups):
             for k, v in saved.items():
                 if k != "params":
                     group[k] = tuple(v) if isinstance(v, list) else v
+            self._check_group(group)
         self._scratch = {}
 
     def __repr__(self) -> str:

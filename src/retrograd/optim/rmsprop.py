@@ -45,7 +45,7 @@ class RMSprop(Optimizer):
                                       momentum=momentum, centered=centered))
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        self._nonneg(group, "RMSprop", "RMSprop", "lr", "alpha", "eps", "weight_decay",
+        self._nonneg(group, "RMSprop", "lr", "alpha", "eps", "weight_decay",
                      "momentum")
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],

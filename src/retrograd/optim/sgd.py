@@ -31,6 +31,11 @@ class SGD(Optimizer):
         Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
 
     State per parameter: ``momentum_buffer`` (when ``momentum > 0``).
+
+    Examples
+    --------
+    >>> opt = rg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    >>> opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
     """
 
     def __init__(self, params: Iterable[Any], lr: float = required,  # type: ignore[assignment]
@@ -40,7 +45,7 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov))
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        self._nonneg(group, "SGD", "SGD", "lr", "momentum", "dampening", "weight_decay")
+        self._nonneg(group, "SGD", "lr", "momentum", "dampening", "weight_decay")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero "
                              f"dampening (got momentum={group['momentum']}, "
