@@ -197,8 +197,9 @@ class Conv2d(Function):
             out = out.astype(dtype)
         if bias is not None:
             out += bias if out_cl else bias[:, None]
-        self.col = colm
-        self.wm = wm
+        # col and the reordered weight live in self.saved: the engine frees them right after
+        # backward (kept for a second backward with retain_graph=True)
+        self.save(colm, wm)
         self.geom = (n, c, h, w, o, cg, kh, kw, sh, sw, ph, pw, dh, dw, g, ho, wo)
         if out_cl:
             return out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
@@ -207,8 +208,7 @@ class Conv2d(Function):
     def backward(self, grad):
         n, c, h, w, o, cg, kh, kw, sh, sw, ph, pw, dh, dw, g, ho, wo = self.geom
         need = self.needs
-        col, wm = self.col, self.wm
-        self.col = self.wm = None
+        col, wm = self.saved
         p = n * ho * wo
         og = o // g
         gx = gw = gb = None

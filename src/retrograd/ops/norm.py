@@ -79,16 +79,14 @@ class BatchNorm(Function):
                 running_var += (momentum * m / (m - 1)) * var  # unbiased, as PyTorch
             scale = inv_std if weight is None else weight * inv_std
             out = xc * scale.astype(dt, copy=False)
-            self.xc = xc
+            self.save(xc, None, None)  # freed by the engine after backward
         else:
             mean = running_mean
             inv_std = 1.0 / np.sqrt(running_var + eps)
             scale = inv_std if weight is None else weight * inv_std
             out = x2 * scale.astype(dt, copy=False)
             out -= (mean * scale).astype(dt, copy=False)
-            self.xc = None
-            self.x2 = x2 if weight is not None else None
-            self.mean = mean.copy()
+            self.save(None, x2 if weight is not None else None, mean.copy())
         if bias is not None:
             out += bias
         self.inv_std = inv_std.astype(dt, copy=False)
@@ -101,8 +99,8 @@ class BatchNorm(Function):
         need = self.needs
         g2, _ = _rows(grad)
         m = g2.shape[0]
-        xc, inv_std, scale = self.xc, self.inv_std, self.scale
-        self.xc = None
+        xc, x2, mean = self.saved
+        inv_std, scale = self.inv_std, self.scale
         gb = colsum(g2) if len(need) > 2 and need[2] else None
         gw = gx = None
         if xc is not None:  # training: the statistics depend on x
@@ -115,16 +113,14 @@ class BatchNorm(Function):
                 #       = scale * delta - scale/m * dbeta - xc * (scale * inv_std^2 / m) * gxc
                 k = scale * inv_std * inv_std * gxc / m
                 gx = g2 * scale
-                xc *= k  # xc is this op's own array, no longer needed: reuse it
-                gx -= xc
+                gx -= xc * k
                 gx -= scale * dbeta / m
         else:  # eval: a fixed affine map per channel
             if len(need) > 1 and need[1]:
-                gw = coldot(g2, self.x2) - self.mean * colsum(g2)
+                gw = coldot(g2, x2) - mean * colsum(g2)
                 gw = (gw * inv_std).astype(grad.dtype, copy=False)
             if need[0]:
                 gx = g2 * scale
-        self.x2 = None
         if gx is not None:
             gx = _unrows(gx, self.tshape)
         return gx, gw, gb

@@ -64,7 +64,7 @@ class MaxPool2d(Function):
         ho, wo = pool_check(x, kernel, stride, padding, dilation, "max_pool2d")
         if kernel == stride == (2, 2) and padding == (0, 0) and dilation == (1, 1):
             return self._forward_2x2(x, ho, wo)
-        self.pair = None
+        self.pair = False
         xp = _pad(x, padding[0], padding[1], -np.inf)
         out = xp[_slices(0, 0, sh, sw, dh, dw, ho, wo)].copy(order="K")
         # index of the winning offset per output; strict > keeps the first maximum on ties
@@ -74,7 +74,7 @@ class MaxPool2d(Function):
             m = v > out
             np.copyto(out, v, where=m)
             np.copyto(arg, k, where=m)
-        self.arg = arg
+        self.save(arg)  # freed by the engine after backward
         self.geom = (x.shape, xp.shape, xp.strides, padding, kernel, stride, dilation, ho, wo)
         return out
 
@@ -91,14 +91,14 @@ class MaxPool2d(Function):
         m1 = np.maximum(c, d)
         r = m1 > m0         # row 1 beats row 0
         np.maximum(m0, m1, out=m0)
-        self.pair = (s0, s1, r)
+        self.pair = True
+        self.save(s0, s1, r)
         self.geom = (x.shape, x.strides, ho, wo)
         return m0
 
     def _backward_2x2(self, grad):
         shape, strides, ho, wo = self.geom
-        s0, s1, r = self.pair
-        self.pair = None
+        s0, s1, r = self.saved
         gx = _zeros_like_layout(shape, strides, grad.dtype)
         v = gx[:, :, :2 * ho, :2 * wo].reshape(shape[0], shape[1], ho, 2, wo, 2)
         g1 = grad * r       # the share of windows won by row 1 ...
@@ -110,11 +110,10 @@ class MaxPool2d(Function):
         return gx
 
     def backward(self, grad):
-        if self.pair is not None:
+        if self.pair:
             return self._backward_2x2(grad)
         shape, pshape, pstrides, (ph, pw), (kh, kw), (sh, sw), (dh, dw), ho, wo = self.geom
-        arg = self.arg
-        self.arg = None
+        arg = self.saved[0]
         gxp = _zeros_like_layout(pshape, pstrides, grad.dtype)
         disjoint = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
         for k in range(kh * kw):
