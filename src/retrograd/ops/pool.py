@@ -158,25 +158,33 @@ class GlobalAvgPool2d(Function):
         if x.ndim != 4:
             raise ValueError(f"adaptive_avg_pool2d: expected a 4-D input (N, C, H, W), got "
                              f"shape {x.shape}")
+        n, c, h, w = x.shape
         self.shape = x.shape
         self.strides = x.strides
+        if c > 1 and x.strides[1] < x.strides[3]:
+            # channels-last: sum the H*W rows of each sample with a GEMV, not a strided reduce
+            rows = x.transpose(0, 2, 3, 1).reshape(n, h * w, c)
+            ones = np.full(h * w, 1.0 / (h * w), dtype=x.dtype)
+            return np.matmul(ones, rows).reshape(n, c, 1, 1)
         return x.mean(axis=(2, 3), keepdims=True)
 
     def backward(self, grad):
         n, c, h, w = self.shape
-        out = _zeros_like_layout(self.shape, self.strides, grad.dtype)
-        out += grad * grad.dtype.type(1.0 / (h * w))  # spread evenly over the H*W inputs
+        out = _full_like_layout(self.shape, self.strides, grad.dtype, None)
+        # spread evenly over the H*W inputs: one broadcasting write
+        np.multiply(grad, grad.dtype.type(1.0 / (h * w)), out=out)
         return out
 
 
 def _full_like_layout(shape: tuple, strides: tuple, dtype: np.dtype,
-                      value: float = 0.0) -> np.ndarray:
-    """``value``-filled array of NCHW ``shape``, channels-last in memory when ``strides`` (of
-    the array it stands in for) say so."""
+                      value: float | None = 0.0) -> np.ndarray:
+    """``value``-filled array of NCHW ``shape`` (uninitialised for ``None``), channels-last in
+    memory when ``strides`` (of the array it stands in for) say so."""
     n, c, h, w = shape
+    make = np.empty if value is None else (lambda s, dtype: np.full(s, value, dtype=dtype))
     if c > 1 and strides[1] < strides[3]:
-        return np.full((n, h, w, c), value, dtype=dtype).transpose(0, 3, 1, 2)
-    return np.full(shape, value, dtype=dtype)
+        return make((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
+    return make(shape, dtype=dtype)
 
 
 def _zeros_like_layout(shape: tuple, strides: tuple, dtype: np.dtype) -> np.ndarray:
