@@ -29,6 +29,9 @@ CASES = [
     (2, 5, 7, 7, 3, 5, 3, 2, 1, 1, True),            # stride 3, big kernel, odd sizes
     (1, 1, 28, 28, 6, 5, 1, 2, 1, 1, True),          # LeNet's first layer
     (2, 4, 4, 4, 4, 4, 1, 0, 1, 4, True),            # depthwise, kernel = input size
+    (1, 16, 5, 5, 3, 1, 1, 1, 1, 1, True),           # 1x1 with padding > kernel reach
+    (2, 16, 9, 8, 4, 3, 2, 1, 1, 1, True),           # >= 16 channels, stride 2: col2im
+    (2, 20, 6, 6, 16, 3, 1, 0, 1, 1, True),          # >= 16 channels in and out
 ]
 
 
