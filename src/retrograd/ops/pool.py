@@ -2,6 +2,8 @@
 
 Both window ops loop over the kh*kw *kernel offsets* (4 for a 2x2 window), never over output
 positions: offset (a, b) of every window at once is one strided slice of the (padded) map.
+The most common case, 2x2 max pooling with stride 2, is a tournament instead (the winner of
+each row, then the better row): 6 array passes forward and 6 backward.
 
 Backward, as seed 004 describes it: the gradient of a pooled value goes back to the inputs
 of its window so that the total is preserved - max pooling routes all of it to the position
