@@ -74,10 +74,12 @@ def cost(a3: rg.Tensor, y: rg.Tensor) -> rg.Tensor:
     return 0.5 * ((a3 - y) ** 2).sum(axis=1).mean()
 
 
-def main(seed: int = 0, steps: int = 200, verbose: bool = True) -> dict:
+def main(seed: int = 0, steps: int = 300, verbose: bool = True) -> dict:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(100, 2))                          # m = 100 samples, 2 inputs
-    Y = rng.uniform(0.05, 0.95, size=(100, 3))             # 3 targets in (0, 1)
+    # targets from a "teacher" 2-2-3 network, so that the student can learn them
+    teacher1, teacher2 = rng.normal(scale=2.0, size=(2, 2)), rng.normal(scale=2.0, size=(3, 2))
+    Y = sigmoid(sigmoid(X @ teacher1.T) @ teacher2.T)      # 3 targets in (0, 1)
     rg.manual_seed(seed)
     net = make_network().double()
     x, y = rg.tensor(X, dtype=rg.float64), rg.tensor(Y, dtype=rg.float64)
@@ -91,7 +93,7 @@ def main(seed: int = 0, steps: int = 200, verbose: bool = True) -> dict:
     err = max(float(np.max(np.abs(a - b))) for a, b in zip(auto, loop + vec))
 
     # a little training: the cost must go down
-    opt = optim.SGD(net.parameters(), lr=2.0)
+    opt = optim.SGD(net.parameters(), lr=5.0, momentum=0.9)
     costs = []
     for _ in range(steps):
         loss = cost(net(x), y)

@@ -48,7 +48,7 @@ def make_network() -> nn.Sequential:
     return nn.Sequential(nn.Linear(20, 20), nn.Sigmoid(), nn.Linear(20, 2))
 
 
-def main(seed: int = 0, epochs: int = 60, verbose: bool = True) -> dict:
+def main(seed: int = 0, epochs: int = 20, verbose: bool = True) -> dict:
     from sklearn.datasets import make_classification
 
     X, y = make_classification(n_samples=1000, n_features=20, n_classes=2, random_state=seed)

@@ -268,12 +268,20 @@ def plot_history(history: Any, path: str, title: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
     import retrograd as rg
 
+    from . import distributed as dist
     from . import nn
     from .data import DataLoader, TensorDataset
     from .train import Checkpoint, fit, load_checkpoint
 
+    # Under mpiexec every process runs this same command: train data-parallel, and let only
+    # rank 0 print and write (the batch size stays the global batch).
+    distributed = dist.launched_by_mpi() and dist.init().size > 1
+    main_rank = dist.is_main() if distributed else True
+    say = print if main_rank else _quiet
     resume_folder = None
     if args.resume is not None:
         # The checkpoint says how the run was set up; rebuild exactly that, then continue it.
@@ -294,10 +302,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.epochs = 30 if args.epochs is None else args.epochs
         planned = args.epochs
         out = args.out or _new_run_dir()
+    if distributed:
+        out = dist.broadcast_object(out)  # one run folder (rank 0's clock names it)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
 
     rg.manual_seed(args.seed)
+    if distributed and not main_rank:
+        dist.barrier()  # let rank 0 download the data alone, then read its files
     data = load_dataset(args.dataset, args.root)
+    if distributed and main_rank:
+        dist.barrier()
     options = {"hidden": tuple(args.hidden), "activation": args.activation}
     model = build_model(args.model, data["in_shape"], data["num_classes"], options)
     optimizer = build_optimizer(args.optimizer, model.parameters(), lr, args.weight_decay)
@@ -312,20 +326,26 @@ def cmd_train(args: argparse.Namespace) -> int:
             "optimizer": args.optimizer, "lr": lr, "weight_decay": args.weight_decay,
             "batch_size": args.batch_size, "seed": args.seed, "epochs": planned,
             "schedule": args.schedule}
-    os.makedirs(out, exist_ok=True)
+    if main_rank:
+        os.makedirs(out, exist_ok=True)
     ckpt = Checkpoint(os.path.join(out, "checkpoints"), metadata=meta)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"retrograd: {data['note']}")
-    print(f"retrograd: {args.model} ({n_params:,} parameters), {args.optimizer} lr={lr:g}, "
-          f"batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}"
-          + (f"; resuming from {resume_folder}" if resume_folder else ""))
-    history = fit(model, nn.CrossEntropyLoss(), optimizer, train_loader, val_loader=test_loader,
-                  epochs=args.epochs, callbacks=[ckpt], progress=not args.no_progress,
-                  scheduler=scheduler,
-                  resume=resume_folder)
+    say(f"retrograd: {data['note']}")
+    say(f"retrograd: {args.model} ({n_params:,} parameters), {args.optimizer} lr={lr:g}, "
+        f"batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}"
+        + (f", {dist.world_size()} MPI processes" if distributed else "")
+        + (f"; resuming from {resume_folder}" if resume_folder else ""))
+    # A diverging run ends with fit's one-line NaN/inf message, not NumPy's overflow warnings.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        history = fit(model, nn.CrossEntropyLoss(), optimizer, train_loader,
+                      val_loader=test_loader, epochs=args.epochs, callbacks=[ckpt],
+                      progress=not args.no_progress, scheduler=scheduler, resume=resume_folder,
+                      distributed=distributed)
     if not len(history):
         raise UsageError(f"nothing to train: --epochs {args.epochs}")
     last = history.last
+    if not main_rank:
+        return 0
     with open(os.path.join(out, "history.json"), "w") as f:
         json.dump(history.state_dict(), f, indent=1)
     png = os.path.join(out, "learning_curve.png")
@@ -373,6 +393,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- main
 
 
+def _quiet(*args: Any, **kwargs: Any) -> None:
+    """``print`` on the ranks other than 0 of a distributed run."""
+
+
 def _one_line(e: BaseException) -> str:
     text = " ".join(str(e).split())
     return text or type(e).__name__
@@ -380,6 +404,15 @@ def _one_line(e: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``retrograd`` console script; returns the exit code."""
+    code = _main(argv)
+    if code:  # one rank of an MPI job failing must stop the others, which may be waiting
+        from .distributed import abort_if_distributed
+
+        abort_if_distributed(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()

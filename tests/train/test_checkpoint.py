@@ -142,6 +142,13 @@ def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["epoch-0001"]
     _, state, _ = load_checkpoint(str(tmp_path))
     assert state == {"a": 1}
+    # the temporary folder of a writer killed half way is ignored, then tidied up
+    (tmp_path / ".epoch-0002.abc123.tmp").mkdir()
+    (tmp_path / ".epoch-0002.abc123.tmp" / "model.safetensors").write_bytes(b"partial")
+    assert resolve_checkpoint(str(tmp_path)).endswith("epoch-0001")
+    monkeypatch.undo()
+    save_checkpoint(str(tmp_path), 2, {"w": rg.ones(2)}, {"a": 2})
+    assert sorted(os.listdir(tmp_path)) == ["epoch-0001", "epoch-0002"]
 
 
 TRAIN_SCRIPT = textwrap.dedent("""
@@ -219,3 +226,24 @@ def test_resume_after_sigkill_mid_epoch_is_bit_identical(tmp_path):
         x, y = np.asarray(a[k]), np.asarray(b[k])
         assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), k
     assert sorted(os.listdir(ckdir)) == ["epoch-0004", "epoch-0005"]
+
+
+def test_checkpoint_every_and_only_on_the_main_process(tmp_path):
+    from retrograd.train import Checkpoint
+
+    model, opt, sched, loader, val = _setup()
+    fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=5, progress=False,
+        callbacks=[Checkpoint(str(tmp_path / "a"), every=2, keep=None)])
+    # every 2nd epoch, and always the last one
+    assert sorted(os.listdir(tmp_path / "a")) == ["epoch-0002", "epoch-0004", "epoch-0005"]
+
+    class NotMain(Checkpoint):
+        def on_epoch_end(self, state):
+            state.is_main = False  # as on rank 1 of a distributed job
+            super().on_epoch_end(state)
+
+    fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=1, progress=False,
+        callbacks=[NotMain(str(tmp_path / "b"))])
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(ValueError, match="every"):
+        Checkpoint(str(tmp_path), every=0)

@@ -33,6 +33,7 @@ MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.json"
 ARRAYS_FILE = "state.npz"
 _EPOCH_DIR = re.compile(r"^epoch-(\d+)$")
+_TMP_DIR = re.compile(r"^\.epoch-\d+\..*\.tmp$")
 
 
 class CheckpointError(ValueError):
@@ -142,6 +143,10 @@ def save_checkpoint(directory: str, epoch: int, model_state: dict[str, Any],
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # A run killed while writing leaves its temporary folder behind: tidy those up.
+    for name in os.listdir(directory):
+        if _TMP_DIR.match(name):
+            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
     if keep is not None:
         for old_epoch, path in list_checkpoints(directory)[:-keep]:
             if old_epoch != epoch:

@@ -162,6 +162,11 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_loader: Iterable,
     if not callable(loss_fn):
         raise TypeError(f"fit: loss_fn must be callable, got {type(loss_fn).__name__}")
     metric_fns = resolve_metrics(metrics)
+    if distributed:  # wrap in DistributedDataParallel, shard the loader (retrograd.distributed)
+        from ..distributed.fitting import average_logs, prepare
+
+        model, train_loader = prepare(model, train_loader)
+    sync = getattr(model, "sync_gradients", None)  # averages gradients over the ranks
     cbs = [cb for cb in callbacks if not isinstance(cb, Checkpoint)]
     cbs += [cb for cb in callbacks if isinstance(cb, Checkpoint)]  # checkpoints see all else
     if checkpoint_dir is not None:
@@ -203,6 +208,8 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_loader: Iterable,
                     "Try a smaller learning rate or check the data for NaN/inf.")
             optimizer.zero_grad()
             loss.backward()
+            if sync is not None:
+                sync()
             state.loss, state.output, state.target = value, out, target
             for cb in cbs:
                 cb.on_after_backward(state)
@@ -229,6 +236,8 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_loader: Iterable,
         logs: dict[str, Any] = {"epoch": epoch + 1, "loss": loss_sum / max(n_seen, 1)}
         for name in metric_fns:
             logs[name] = m_tot[name] / max(m_cnt[name], 1)
+        if distributed:
+            logs = average_logs(logs)  # this rank's means -> means over all ranks
         if val_loader is not None:
             val = evaluate(model, val_loader, loss_fn, metric_fns)
             logs.update({f"val_{k}": v for k, v in val.items()})

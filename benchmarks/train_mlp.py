@@ -1,0 +1,196 @@
+"""Time a whole training step (forward, loss, zero_grad, backward, optimiser step) against
+PyTorch eager (2 threads) in the same run, and print the ratios the project targets:
+
+- W2: 784-256-128-10 ReLU MLP, batch 128, cross-entropy, Adam, float32 (target <= 0.75x);
+- tiny: the 2-2-3 sigmoid network of seed 000, full batch of 100 samples, cross-entropy,
+  SGD (target <= 0.33x; framework overhead is everything here).
+
+A hand-written NumPy step (forward and backward by hand, same Adam/SGD update) is printed
+for reference. Times are medians over several repeats; the machine may be shared, so run it
+a few times.
+
+    PYTHONPATH=src python benchmarks/train_mlp.py [--repeat 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+
+import retrograd as rg
+from retrograd import nn, optim
+
+
+def median_ms(steps: list[Callable[[], object]], number: int, repeat: int) -> list[float]:
+    """Median ms per call of each step function. The repeats are interleaved (a, b, c, a, b,
+    c, ...) so that a busy, shared machine slows every contender alike."""
+    for step in steps:
+        for _ in range(max(number // 5, 3)):
+            step()  # warm up: allocator pools, optimiser state, caches
+    times: list[list[float]] = [[] for _ in steps]
+    for _ in range(repeat):
+        for i, step in enumerate(steps):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                step()
+            times[i].append((time.perf_counter() - t0) / number * 1e3)
+    return [statistics.median(t) for t in times]
+
+
+# ---------------------------------------------------------------------------- retrograd
+
+
+def rg_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, lr: float,
+               seed: int = 0) -> Callable[[], float]:
+    rg.manual_seed(seed)
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU() if act == "relu" else nn.Sigmoid())
+    model = nn.Sequential(*layers)
+    opt = optim.Adam(model.parameters(), lr=lr) if opt_name == "adam" else \
+        optim.SGD(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    rng = np.random.default_rng(seed)
+    x = rg.tensor(rng.random((batch, sizes[0]), dtype=np.float32))
+    y = rg.tensor(rng.integers(0, sizes[-1], batch))
+
+    def step() -> float:
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+# ---------------------------------------------------------------------------- torch
+
+
+TORCH_THREADS = [2]
+
+
+def torch_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, lr: float,
+                  seed: int = 0) -> Callable[[], float]:
+    import torch
+
+    torch.set_num_threads(TORCH_THREADS[0])
+    torch.manual_seed(seed)
+    layers: list = []
+    for i in range(len(sizes) - 1):
+        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU() if act == "relu" else torch.nn.Sigmoid())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(model.parameters(), lr=lr) if opt_name == "adam" else \
+        torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.random((batch, sizes[0]), dtype=np.float32))
+    y = torch.from_numpy(rng.integers(0, sizes[-1], batch))
+
+    def step() -> float:
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+# ---------------------------------------------------------------------------- by hand
+
+
+def numpy_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, lr: float,
+                  seed: int = 0) -> Callable[[], float]:
+    rng = np.random.default_rng(seed)
+    Ws = [rng.uniform(-1, 1, (o, i)).astype(np.float32) / np.sqrt(i)
+          for i, o in zip(sizes[:-1], sizes[1:])]
+    bs = [np.zeros(o, np.float32) for o in sizes[1:]]
+    params = Ws + bs
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    x = rng.random((batch, sizes[0]), dtype=np.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    t = [0]
+
+    def step() -> float:
+        acts, zs = [x], []
+        for i, (W, b) in enumerate(zip(Ws, bs)):
+            z = acts[-1] @ W.T + b
+            zs.append(z)
+            if i < len(Ws) - 1:
+                acts.append(np.maximum(z, 0) if act == "relu" else 1 / (1 + np.exp(-z)))
+        z = zs[-1]
+        z = z - z.max(1, keepdims=True)
+        e = np.exp(z)
+        p = e / e.sum(1, keepdims=True)
+        loss = float(-np.log(p[np.arange(batch), y]).mean())
+        d = p
+        d[np.arange(batch), y] -= 1
+        d /= batch
+        gW, gb = [None] * len(Ws), [None] * len(Ws)
+        for i in range(len(Ws) - 1, -1, -1):
+            gW[i] = d.T @ acts[i]
+            gb[i] = d.sum(0)
+            if i:
+                d = d @ Ws[i]
+                a = acts[i]
+                d *= (zs[i - 1] > 0) if act == "relu" else a * (1 - a)
+        t[0] += 1
+        for j, (p_, g) in enumerate(zip(params, gW + gb)):
+            if opt_name == "adam":
+                m[j] *= 0.9
+                m[j] += 0.1 * g
+                v[j] *= 0.999
+                v[j] += 0.001 * g * g
+                mh = m[j] / (1 - 0.9 ** t[0])
+                vh = v[j] / (1 - 0.999 ** t[0])
+                p_ -= lr * mh / (np.sqrt(vh) + 1e-8)
+            else:
+                p_ -= lr * g
+        return loss
+
+    return step
+
+
+CASES = {
+    "W2 784-256-128-10 relu, batch 128, Adam": dict(sizes=[784, 256, 128, 10], act="relu",
+                                                    batch=128, opt_name="adam", lr=1e-3),
+    "tiny 2-2-3 sigmoid, full batch 100, SGD": dict(sizes=[2, 2, 3], act="sigmoid",
+                                                    batch=100, opt_name="sgd", lr=0.1),
+}
+TARGETS = {"W2": 0.75, "tiny": 0.33}
+NUMBER = {"W2": 40, "tiny": 400}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--torch-threads", type=int, default=2,
+                    help="PyTorch's intra-op threads (the target is against 2; on a busy "
+                         "machine compare 1 with OPENBLAS_NUM_THREADS=1 as well)")
+    args = ap.parse_args()
+    TORCH_THREADS[0] = args.torch_threads
+    print(f"{'case':44s} {'retrograd':>10s} {'torch':>8s} {'numpy':>8s} {'ratio':>6s} "
+          f"{'target':>6s}")
+    for name, cfg in CASES.items():
+        key = name.split()[0]
+        n = NUMBER[key]
+        ours, theirs, hand = median_ms([rg_step_fn(**cfg), torch_step_fn(**cfg),
+                                        numpy_step_fn(**cfg)], n, args.repeat)
+        ratio = ours / theirs
+        mark = "ok" if ratio <= TARGETS[key] else "MISS"
+        print(f"{name:44s} {ours:8.3f}ms {theirs:6.3f}ms {hand:6.3f}ms {ratio:6.2f} "
+              f"<={TARGETS[key]:.2f} {mark}")
+
+
+if __name__ == "__main__":
+    main()

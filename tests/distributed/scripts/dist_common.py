@@ -1,0 +1,110 @@
+"""Model, data and optimiser shared by the distributed test scripts and the tests."""
+
+import numpy as np
+
+import retrograd as rg
+from retrograd import nn
+
+N_SAMPLES = 320
+
+
+def make_model(bn: str = "") -> nn.Module:
+    """The test MLP; ``bn="bn"`` adds a BatchNorm1d, ``bn="sync"`` a SyncBatchNorm."""
+    if not bn:
+        return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+    model = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.Tanh(),
+                          nn.Linear(16, 3)).double()
+    if bn == "sync":
+        from retrograd.distributed import SyncBatchNorm
+
+        model = SyncBatchNorm.convert_sync_batchnorm(model)
+        assert type(model[1]) is SyncBatchNorm
+    return model
+
+
+def make_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(42)
+    X = rng.standard_normal((N_SAMPLES, 6))
+    Y = np.sin(X[:, :3]) + 0.1 * rng.standard_normal((N_SAMPLES, 3))
+    return X, Y
+
+
+class _ManualSGD:
+    """Plain SGD for when retrograd.optim is not there (test scaffolding, not library code)."""
+
+    def __init__(self, params, lr):
+        self.params, self.lr = params, lr
+
+    def state_dict(self):
+        return {"lr": self.lr}
+
+    def load_state_dict(self, state):
+        self.lr = state["lr"]
+
+    def zero_grad(self, set_to_none=True):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        for p in self.params:
+            p.data -= self.lr * p.grad.data
+
+
+def make_optimizer(name: str, params: list):
+    if name == "manual_sgd":
+        return _ManualSGD(params, lr=0.1)
+    from retrograd import optim
+
+    if name == "sgd":
+        return optim.SGD(params, lr=0.1, momentum=0.9)
+    if name == "adam":
+        return optim.Adam(params, lr=0.01)
+    raise ValueError(name)
+
+
+def train_single(opt_name: str, steps: int, batch: int, to_none: bool = True,
+                 bn: str = "", seed: int = 7) -> dict:
+    """The reference: one process, the same samples in the same order, batch `batch`."""
+    from retrograd.distributed import DistributedSampler
+
+    rg.manual_seed(0)
+    model = make_model(bn)
+    X, Y = make_data()
+    opt = make_optimizer(opt_name, list(model.parameters()))
+    sampler = DistributedSampler(len(X), num_replicas=1, rank=0, seed=seed)
+    step = epoch = 0
+    while step < steps:
+        sampler.set_epoch(epoch)
+        idx = sampler.indices()
+        for s in range(0, len(idx) - batch + 1, batch):
+            b = idx[s:s + batch]
+            loss = ((model(rg.tensor(X[b])) - rg.tensor(Y[b])) ** 2).mean()
+            opt.zero_grad(set_to_none=to_none)
+            loss.backward()
+            opt.step()
+            step += 1
+            if step == steps:
+                break
+        epoch += 1
+    return {k: v.data.copy() for k, v in model.state_dict().items()}
+
+
+def fit_run(out: str | None, epochs: int, ckpt: str | None, resume: str | None,
+            opt_name: str) -> dict:
+    """``fit(..., distributed=True)`` on whatever world this process is in."""
+    from retrograd import distributed as dist
+    from retrograd.data import DataLoader, TensorDataset
+    from retrograd.train import fit
+
+    rg.manual_seed(0)
+    model = make_model()
+    X, Y = make_data()
+    loader = DataLoader(TensorDataset(X, Y), batch_size=64, shuffle=True, seed=5)
+    opt = make_optimizer(opt_name, list(model.parameters()))
+    history = fit(model, lambda o, y: ((o - y) ** 2).mean(), opt, loader, epochs=epochs,
+                  metrics=(), progress=False, checkpoint_dir=ckpt, resume=resume,
+                  distributed=True)
+    params = {k: v.data.copy() for k, v in model.state_dict().items()}
+    if out is not None:
+        np.savez(f"{out}{dist.rank()}.npz", loss=np.array(history["loss"]), **params)
+    return {"loss": np.array(history["loss"]), **params}
