@@ -8,9 +8,13 @@ Two workloads (issue #4), the same model, loss and update on both sides:
 * ``resnet``: conv3x3 1->16 + BN + ReLU, two basic blocks of 16 channels, global average
   pooling, fc 10, on 1x8x8, batch 128, SGD with momentum 0.9.
 
-Step times are measured in one process that alternates a retrograd step and a PyTorch step,
-so both see the same machine load (the median per-step time of each, over ``--steps`` pairs
-after a warm-up, then the median of ``--repeats`` such processes). Peak memory is measured
+With one thread, step times are measured in one process that alternates a retrograd step and
+a PyTorch step, so both see the same machine load (the median per-step time of each, over
+``--steps`` pairs after a warm-up, then the median of ``--repeats`` such processes). With more
+threads the two run in separate processes, one after the other, ``--repeats`` times: in one
+process PyTorch's OpenMP workers and OpenBLAS's spin-wait against each other. (On a machine
+shared with other jobs, multi-threaded BLAS/OpenMP runs degrade badly for both frameworks;
+compare at ``--threads 1`` there.) Peak memory is measured
 separately: each framework trains ``--steps`` steps in its own subprocess, which reports its
 ``ru_maxrss`` (so PyTorch's import is not charged to retrograd). Prints one line per workload
 with the ratio retrograd / PyTorch (target <= 1.5).
@@ -146,11 +150,17 @@ def child_time(workload: str, steps: int) -> None:
 
 
 def child_rss(framework: str, workload: str, steps: int) -> None:
+    """Train one framework alone; print its median step time and peak RSS."""
     step = (run_retrograd if framework == "retrograd" else run_torch)(workload)
-    for i in range(steps):
+    for i in range(10):
         step(i)
+    times = []
+    for i in range(steps):
+        t0 = time.perf_counter()
+        step(i)
+        times.append(time.perf_counter() - t0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-    print(json.dumps({"rss_mb": rss}))
+    print(json.dumps({"rss_mb": rss, "ms": statistics.median(times) * 1e3}))
 
 
 def _run(args: list, threads: int) -> dict:
@@ -180,11 +190,16 @@ def main() -> None:
         child_rss(args.child_rss[0], args.child_rss[1], args.steps)
         return
     for wl in args.workload or sorted(WORKLOADS):
-        runs = [_run(["--child-time", wl, "--steps", str(args.steps)], args.threads)
-                for _ in range(args.repeats)]
-        ms = {fw: statistics.median(r[fw] for r in runs) for fw in ("retrograd", "torch")}
-        rss = {fw: _run(["--child-rss", fw, wl, "--steps", str(args.steps)],
-                        args.threads)["rss_mb"] for fw in ("retrograd", "torch")}
+        fws = ("retrograd", "torch")
+        alone = [{fw: _run(["--child-rss", fw, wl, "--steps", str(args.steps)], args.threads)
+                  for fw in fws} for _ in range(args.repeats if args.threads > 1 else 1)]
+        rss = {fw: statistics.median(r[fw]["rss_mb"] for r in alone) for fw in fws}
+        if args.threads > 1:
+            ms = {fw: statistics.median(r[fw]["ms"] for r in alone) for fw in fws}
+        else:
+            runs = [_run(["--child-time", wl, "--steps", str(args.steps)], args.threads)
+                    for _ in range(args.repeats)]
+            ms = {fw: statistics.median(r[fw] for r in runs) for fw in fws}
         print(f"{wl:7s} [{args.threads} thr] step: retrograd {ms['retrograd']:6.2f} ms, "
               f"torch {ms['torch']:6.2f} ms, ratio {ms['retrograd'] / ms['torch']:.2f}x "
               f"(target <= 1.5) | peak RSS: "
