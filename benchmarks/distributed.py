@@ -168,26 +168,29 @@ def report(label: str, pick: Any, one2: list, one1: list, two: list,
           f"{ar2 * ms:.2f} in the steps; wait for the slower rank "
           f"{get(two, lambda r: r['wait']) * ms:.1f} (0 predicted)")
     if label == "best":
-        project(t11 - upd, upd + pack, nbytes)
+        project(t11 - upd, upd, pack, nbytes)
 
 
 # Networks for the projection: (name, bandwidth per rank in bytes/s, latency per message in s)
 NETWORKS = (("10 Gb/s Ethernet", 1.1e9, 30e-6), ("100 Gb/s InfiniBand", 11e9, 2e-6))
 
 
-def project(t1: float, pack: float, nbytes: int) -> None:
+def project(t_c: float, upd: float, pack: float, nbytes: int) -> None:
     """The scaling model of docs/distributed.md: N machines, one rank each, ring Allreduce.
-    ``t1``: forward + backward of the global batch on one; ``pack``: per-step work that does
-    not split (update, pack)."""
+
+    ``t_c``: forward + backward of the global batch on one thread; ``upd``: the optimiser
+    update (every rank does all of it); ``pack``: the gradients into the flat buffer.
+    """
     ms = 1e3
-    print(f"  projection to N machines (one rank each, global batch {GLOBAL_BATCH}, "
-          f"t_c = {t1 * ms:.1f} ms on one, update + pack {pack * ms:.1f} ms):")
+    one = t_c + upd
+    print(f"  projection to N machines, one rank each (global batch {GLOBAL_BATCH}; one machine "
+          f"{one * ms:.1f} ms = t_c {t_c * ms:.1f} + update {upd * ms:.1f}; pack {pack * ms:.1f}):")
     for name, beta, alpha in NETWORKS:
         cells = []
         for n in (2, 4, 8, 16, 32):
             ar = 2 * (n - 1) / n * nbytes / beta + 2 * (n - 1) * alpha
-            t = t1 / n + pack + ar
-            cells.append(f"N={n}: {t * ms:.1f} ms ({t1 / t:.1f}x)")
+            t = t_c / n + upd + pack + ar
+            cells.append(f"N={n}: {t * ms:.1f} ms ({one / t:.1f}x)")
         print(f"    {name:20s} " + ", ".join(cells))
 
 

@@ -15,6 +15,8 @@ import numpy as np
 from . import dtypes as _dt
 from .autograd.grad_mode import STATE
 
+_SEEDS: dict = {}  # the implicit gradient 1 of backward(), per (shape, dtype)
+
 
 class _HookHandle:
     """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
@@ -260,9 +262,6 @@ class Tensor:
         retain_graph : bool
             Keep the graph (and the arrays it saved) for another backward call.
         """
-        from .autograd.engine import run_backward
-        from .autograd.numerics import quiet
-
         if not self._requires_grad:
             raise RuntimeError(
                 "backward: this tensor does not require grad and has no grad_fn. Create the "
@@ -275,7 +274,12 @@ class Tensor:
                     f"but this tensor has shape {self.data.shape}; call .sum().backward() or "
                     "pass gradient= (an array of the same shape)"
                 )
-            g = np.ones(self.data.shape, dtype=self.data.dtype)
+            key = (self.data.shape, self.data.dtype)
+            g = _SEEDS.get(key)
+            if g is None:
+                # read-only and shared: the engine never writes into a gradient it was given
+                g = _SEEDS[key] = np.ones(key[0], dtype=key[1])
+                g.setflags(write=False)
         else:
             g = np.array(gradient.data if isinstance(gradient, Tensor) else gradient,
                          dtype=self.data.dtype)
@@ -284,8 +288,7 @@ class Tensor:
                     f"backward: gradient has shape {g.shape} but the tensor has shape "
                     f"{self.data.shape}"
                 )
-        with quiet:
-            run_backward(self, g, retain_graph=retain_graph)
+        _engine.run_backward(self, g, retain_graph)
 
     def detach(self) -> "Tensor":
         """A new leaf sharing this tensor's array, cut from the graph."""
@@ -624,7 +627,8 @@ class Tensor:
     @property
     def T(self) -> "Tensor":
         """All axes reversed (a matrix transposed)."""
-        return _ops.Permute.apply(self, axes=tuple(range(self.data.ndim - 1, -1, -1)))
+        n = self.data.ndim
+        return _ops.Permute.apply(self, axes=(1, 0) if n == 2 else tuple(range(n - 1, -1, -1)))
 
     def permute(self, *axes: Any) -> "Tensor":
         return _ops.Permute.apply(self, axes=_ops.shape_arg(axes, "permute"))
@@ -649,3 +653,4 @@ class Tensor:
 
 
 from . import ops as _ops  # noqa: E402  (the ops import Tensor: keep this at the bottom)
+from .autograd import engine as _engine  # noqa: E402

@@ -68,6 +68,16 @@ def test_a_chain_of_100000_ops_does_not_recurse():
     assert y.item() == pytest.approx(2.0)
 
 
+def test_dropping_a_100000_op_graph_without_backward():
+    x = f64([1.0, 2.0])
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    del y  # freeing the chain must not recurse either; and x is writeable again
+    x.data[0] = 5.0
+    assert x.numpy()[0] == 5.0
+
+
 def test_gradients_of_inputs_not_requiring_grad_stay_none():
     x = f64([1.0, 2.0])
     c = f64([3.0, 4.0], requires_grad=False)
@@ -249,3 +259,59 @@ def test_retain_grad_keeps_a_non_leaf_gradient():
 def test_hook_on_a_tensor_without_grad_raises():
     with pytest.raises(RuntimeError, match="does not require grad"):
         rg.tensor([1.0]).register_hook(print)
+
+
+class _ForgetsSumTo(rg.Function):
+    """A broken op: its VJP does not undo broadcasting."""
+
+    def forward(self, x, y):
+        return x + y
+
+    def backward(self, grad):
+        return grad, grad
+
+
+def test_engine_names_an_op_whose_gradient_has_the_wrong_shape():
+    x = f64([[1.0, 2.0], [3.0, 4.0]])
+    b = f64([1.0, 2.0])
+    y = _ForgetsSumTo.apply(x, b)
+    with pytest.raises(RuntimeError, match=r"_ForgetsSumTo.backward .*\(2, 2\) for input 1.*"
+                                           r"\(2,\).*sum_to"):
+        y.sum().backward()
+
+
+def test_gradient_dtype_is_converted_back_to_the_input_dtype():
+    class Upcast(rg.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, grad):
+            return grad.astype(np.float64) * 2
+
+    x = rg.tensor([1.0, 2.0], requires_grad=True)
+    Upcast.apply(x).sum().backward()
+    assert x.grad.dtype == rg.float32
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_shared_subgraph_freed_by_first_backward():
+    x = f64(2.0)
+    shared = x.exp()
+    a = shared * 2
+    b = shared * 3
+    a.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        b.backward()  # b's path reaches the freed Exp node
+
+
+def test_sole_view_detection_used_to_skip_gradient_copies():
+    from retrograd.autograd.engine import _sole_view
+
+    a = np.empty((3, 4))
+    assert not _sole_view(a[:])          # `a` still references the base
+    assert _sole_view(np.empty((3, 4)).T.T[:])  # only the view references its base
+    assert not _sole_view(np.empty((3, 4)).T)   # not C-ordered
+    assert not _sole_view(np.empty(6)[:3])      # covers part of its base
+    kept = np.empty(5)
+    views = [kept[:], kept[:]]
+    assert not any(_sole_view(v) for v in views)

@@ -91,3 +91,42 @@ def test_fused_linear_equals_composition(xshape, bias):
 def test_linear_shape_error():
     with pytest.raises(ValueError, match=r"linear: input of shape \(4, 5\).*\(2, 3\)"):
         Linear.apply(rg.zeros(4, 5), rg.zeros(2, 3))
+
+
+TRANSPOSED_FORMS = {  # form: shapes of x, W, v
+    "x @ W.T": ((3, 4), (5, 4), None),
+    "W.T @ x": ((5, 3), (5, 4), None),
+    "x.T @ W.T": ((4, 3), (5, 4), None),
+    "v @ W.T": (None, (5, 4), (4,)),
+    "W.T @ v": (None, (5, 4), (5,)),
+}
+
+
+@pytest.mark.parametrize("form", list(TRANSPOSED_FORMS))
+def test_matmul_with_transposed_operands(torch, form):
+    # the VJP builds gradients of W.T in W's memory layout: check values and ownership
+    rng = np.random.default_rng(3)
+    arrays = {k: rng.standard_normal(s) for k, s in zip("xWv", TRANSPOSED_FORMS[form]) if s}
+    ours = {k: rg.tensor(a, dtype=rg.float64, requires_grad=True) for k, a in arrays.items()}
+    theirs = {k: torch.tensor(a, requires_grad=True) for k, a in arrays.items()}
+    out, tout = eval(form, {}, ours), eval(form, {}, theirs)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    tout.backward(torch.from_numpy(np.asarray(g)))
+    for k, t in ours.items():
+        np.testing.assert_allclose(t.grad.numpy(), theirs[k].grad.numpy(), rtol=1e-12)
+        assert t.grad.numpy().flags.c_contiguous and t.grad.numpy().flags.writeable
+
+
+def test_leaf_gradients_never_share_memory():
+    # one array may reach two leaves (reshape views): each .grad must own its memory
+    a = rg.zeros(6, requires_grad=True)
+    b = rg.zeros(2, 3, requires_grad=True)
+    (a.reshape(2, 3) + b).backward(np.ones((2, 3)))
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    w = rg.zeros(3, 2, requires_grad=True)
+    x = rg.ones(4, 2)
+    y = x @ w.T
+    y.backward(np.ones((4, 3)))
+    w.grad.numpy()[...] = 0  # writeable, and changing it changes nothing else
+    assert y.numpy().sum() == 0 and x.numpy().sum() == 8

@@ -121,3 +121,14 @@ def test_genuine_infinities_still_propagate():
     # only an exactly-zero incoming gradient is masked: d(sqrt x)/dx at 0 is still inf
     np.testing.assert_array_equal(_grad(lambda t: t.sqrt(), np.array([0.0])), [np.inf])
     np.testing.assert_array_equal(_grad(lambda t: t.log(), np.array([0.0])), [np.inf])
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (2, 1)])
+def test_division_by_zero_on_any_rank_gives_ieee_values_and_masked_zero_grads(shape):
+    x = rg.tensor(np.full(shape, 1.5), dtype=rg.float64, requires_grad=True)
+    y = rg.tensor(np.zeros(shape), dtype=rg.float64, requires_grad=True)
+    with np.errstate(all="raise"):
+        q = x / y
+        assert np.all(q.numpy() == np.inf)
+        rg.where(y != 0, q, 0.0).sum().backward()
+    assert np.all(x.grad.numpy() == 0) and np.all(y.grad.numpy() == 0)

@@ -15,12 +15,14 @@ proceeds; each node frees its saved arrays right after its backward, unless
 from __future__ import annotations
 
 from heapq import heappop, heappush
+from sys import getrefcount
 from typing import Any, Callable
 
 import numpy as np
 
 from .function import _FREED_MSG, Function, _make_writeable
 from .grad_mode import STATE
+from .numerics import quiet_off, quiet_on
 
 # Observers (the explain layer) get (node, grad_out, grads_in) for each node run, and
 # (tensor, grad, None) for each leaf accumulation. Empty in normal use: one truth test/node.
@@ -39,7 +41,20 @@ def _shape_error(node: Function, i: int, got: Any, want: np.ndarray) -> RuntimeE
 
 
 def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
-    """Accumulate ``d(root)/d(leaf) . grad`` into ``.grad`` of every leaf that requires it."""
+    """Accumulate ``d(root)/d(leaf) . grad`` into ``.grad`` of every leaf that requires it.
+
+    Runs with NumPy's floating-point warnings off: like forward passes (see
+    ``Function.apply``), VJPs follow IEEE (inf, NaN) without warning; ``rg.detect_anomaly``
+    is the tool to find non-finite gradients.
+    """
+    token = quiet_on()
+    try:
+        _run_backward(root, grad, retain_graph)
+    finally:
+        quiet_off(token)
+
+
+def _run_backward(root: Any, grad: np.ndarray, retain_graph: bool) -> None:
     node = root._node
     if node is None:  # backward() on a leaf: its gradient is the seed itself
         _accumulate_leaves({root: grad})
@@ -114,6 +129,7 @@ def run_backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> Non
             break
         node = heappop(heap)[1]
     if leaves:
+        g = in_grads = gi = acc = None  # drop local references (see _sole_view)
         _accumulate_leaves(leaves)
 
 
@@ -121,13 +137,12 @@ def _conform(node: Function, inputs: tuple, a: Any, gi: Any) -> np.ndarray:
     """A gradient must match its input's shape (checked) and dtype (converted)."""
     want = a.data
     if np.shape(gi) != want.shape:
-        raise _shape_error(node, inputs.index(a), gi, want)
+        i = next(k for k, t in enumerate(inputs) if t is a)  # identity: == is elementwise
+        raise _shape_error(node, i, gi, want)
     return np.asarray(gi).astype(want.dtype, copy=False)
 
 
 def _run_hooks(hooks: list, g: np.ndarray) -> np.ndarray:
-    from ..tensor import Tensor
-
     for hook in list(hooks):
         r = hook(Tensor._wrap(g))
         if r is not None:
@@ -141,8 +156,6 @@ def _accumulate_leaves(leaves: dict) -> None:
     A leaf's ``.grad`` must own its memory (optimisers and clipping update it in place), so
     an array that is a view, read-only, or already given to another leaf is copied.
     """
-    from ..tensor import Tensor
-
     given: set[int] = set()
     observers = OBSERVERS
     for t, g in leaves.items():
@@ -151,18 +164,41 @@ def _accumulate_leaves(leaves: dict) -> None:
         if observers:
             for obs in observers:
                 obs(t, g, None)
-        if t.grad is None:
-            if (type(g) is not np.ndarray or g.base is not None or not g.flags.writeable
-                    or id(g) in given):
-                g = np.array(g, dtype=t.data.dtype, copy=True)
+        grad = t.grad
+        if grad is None:
+            if (type(g) is not np.ndarray or not g.flags.writeable or id(g) in given
+                    or (g.base is not None and not _sole_view(g))):
+                g = np.array(g, dtype=t.data.dtype, copy=True, order="C")
             given.add(id(g))
-            t.grad = Tensor._wrap(g)
+            t.grad = _wrap(g)
         else:
-            acc = t.grad.data
-            if acc.flags.writeable and acc.shape == g.shape:
-                np.add(acc, g, out=acc, casting="unsafe")
+            acc = grad.data
+            if acc.shape == g.shape and acc.dtype == g.dtype and acc.flags.writeable:
+                acc += g
             else:
-                t.grad = Tensor._wrap(np.asarray(acc + g, dtype=t.data.dtype))
+                t.grad = _wrap(np.asarray(acc + g, dtype=t.data.dtype))
+
+
+def _sole_view(g: np.ndarray) -> bool:
+    """True if ``g`` is a C-ordered view covering all of a base array that nothing else
+    references, e.g. the transpose of a fresh matmul result: then ``g`` may become a leaf's
+    ``.grad`` without a copy, since no other array can see (or change) its memory."""
+    base = g.base
+    if not (type(base) is np.ndarray and base.base is None and g.flags.c_contiguous
+            and base.nbytes == g.nbytes):
+        return False
+    del base  # count only the references held outside this check
+    return _base_refs(g) == _SOLE_REFS
+
+
+def _base_refs(g: np.ndarray) -> int:
+    base = g.base
+    return getrefcount(base)
+
+
+# What _base_refs reports for a base that only its view references, measured rather than
+# assumed (how the interpreter counts references to locals differs between versions).
+_SOLE_REFS = _base_refs(np.empty(2)[:])
 
 
 def _anomaly_check(node: Function, in_grads: tuple) -> None:
@@ -176,3 +212,8 @@ def _anomaly_check(node: Function, in_grads: tuple) -> None:
                 f"(input shapes {shapes}). The op was created at:\n"
                 f"{node.where or '<unknown: enable detect_anomaly before the forward pass>'}"
             )
+
+
+from ..tensor import Tensor  # noqa: E402  (circular: the tensor module uses this engine)
+
+_wrap = Tensor._wrap

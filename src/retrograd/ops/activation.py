@@ -108,20 +108,18 @@ class GELU(Function):
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.save(x)
         self.approximate = approximate
-        with quiet:
-            if approximate == "none":
-                self.cdf = 0.5 * (1 + erf(x / _SQRT_2))
-                return x * self.cdf
-            self.t = np.tanh(_TANH_C * (x + 0.044715 * x**3))
-            return 0.5 * x * (1 + self.t)
+        if approximate == "none":
+            self.cdf = 0.5 * (1 + erf(x / _SQRT_2))
+            return x * self.cdf
+        self.t = np.tanh(_TANH_C * (x + 0.044715 * x**3))
+        return 0.5 * x * (1 + self.t)
 
     def backward(self, grad):
         x = self.saved[0]
-        with quiet:
-            if self.approximate == "none":
-                # d(x Phi(x))/dx = Phi(x) + x phi(x)
-                pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
-                return grad * (self.cdf + x * pdf)
-            t = self.t
-            dinner = _TANH_C * (1 + 3 * 0.044715 * x * x)
-            return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
+        if self.approximate == "none":
+            # d(x Phi(x))/dx = Phi(x) + x phi(x)
+            pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+            return grad * (self.cdf + x * pdf)
+        t = self.t
+        dinner = _TANH_C * (1 + 3 * 0.044715 * x * x)
+        return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)

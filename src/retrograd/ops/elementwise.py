@@ -2,6 +2,8 @@
 
 Binary ops broadcast as NumPy does; their VJPs undo the broadcast with :func:`sum_to`.
 Non-Tensor operands are constants (``needs[i]`` is False) and get no gradient.
+Forwards and VJPs run with NumPy's warnings off (``Function.apply`` and the engine see to
+it), so IEEE results such as ``1/0 = inf`` need no ``np.errstate`` here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.function import Function
-from ..autograd.numerics import quiet, safe_div
+from ..autograd.numerics import safe_div
 from ._shapes import broadcast_error, sum_to
 
 
@@ -74,25 +76,27 @@ class Div(Function):
     """out = x / y (true division; integer inputs give the default float dtype)."""
 
     def forward(self, x, y):
-        self.save(x, y)
-        with quiet:  # x/0 is +-inf or NaN, as IEEE and PyTorch say, without a warning
-            out = _binary(np.true_divide, "div", x, y)
+        out = _binary(np.true_divide, "div", x, y)
         if out.dtype == np.float64 and not _any_float64(x, y):
             from ..dtypes import get_default_dtype
 
             out = out.astype(get_default_dtype())  # int / int -> float32, as PyTorch
+        self.save(y, out)  # x is not needed: -x/y^2 = -out/y
         return out
 
     def backward(self, grad):
-        # d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2; exactly 0 where grad is 0 (masked branches)
-        x, y = self.saved
+        # d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2 = -(1/y) out; exactly 0 where grad is 0
+        # (a branch masked by `where`), even where y = 0
+        y, out = self.saved
         n = self.needs
-        gx = gy = None
-        if n[0]:
-            gx = sum_to(safe_div(grad, y), x.shape)
+        g_over_y = safe_div(grad, y)
+        gx = sum_to(g_over_y, self.inputs[0].data.shape) if n[0] else None
+        gy = None
         if n[1]:
-            with quiet:
-                gy = sum_to(-safe_div(grad * x, y * y), y.shape)
+            gy = np.asarray(np.negative(g_over_y * out))  # 0-d: a scalar otherwise
+            if not np.isfinite(gy).all():
+                np.copyto(gy, 0, where=(g_over_y == 0))
+            gy = sum_to(gy, np.shape(y))
         return gx, gy
 
 
@@ -118,8 +122,7 @@ class Pow(Function):
 
     def forward(self, x, y):
         self.save(x, y)
-        with quiet:
-            out = _binary(np.power, "pow", x, y)
+        out = _binary(np.power, "pow", x, y)
         self.out = out
         return out
 
@@ -127,26 +130,25 @@ class Pow(Function):
         x, y = self.saved
         n = self.needs
         gx = gy = None
-        with quiet:
-            if n[0]:
-                # d(x^y)/dx = y x^(y-1); x^1 and x^2 are common enough to skip the power
-                if isinstance(y, (int, float)) and y == 2:
-                    local = 2 * x
-                elif isinstance(y, (int, float)) and y == 1:
-                    local = np.ones_like(x)
-                else:
-                    local = y * np.power(x, y - 1)
-                gx = np.asarray(grad * local)  # 0-d: a scalar otherwise
-                if not np.all(np.isfinite(gx)):
-                    np.copyto(gx, 0, where=(grad == 0))
-                gx = sum_to(gx, x.shape)
-            if n[1]:
-                # d(x^y)/dy = x^y log x, taken as 0 where x^y is 0 (x = 0, y > 0)
-                local = self.out * np.log(np.where(self.out == 0, 1, x))
-                gy = np.asarray(grad * local)
-                if not np.all(np.isfinite(gy)):
-                    np.copyto(gy, 0, where=(grad == 0))
-                gy = sum_to(gy, y.shape)
+        if n[0]:
+            # d(x^y)/dx = y x^(y-1); x^1 and x^2 are common enough to skip the power
+            if isinstance(y, (int, float)) and y == 2:
+                local = 2 * x
+            elif isinstance(y, (int, float)) and y == 1:
+                local = np.ones_like(x)
+            else:
+                local = y * np.power(x, y - 1)
+            gx = np.asarray(grad * local)  # 0-d: a scalar otherwise
+            if not np.isfinite(gx).all():
+                np.copyto(gx, 0, where=(grad == 0))
+            gx = sum_to(gx, x.shape)
+        if n[1]:
+            # d(x^y)/dy = x^y log x, taken as 0 where x^y is 0 (x = 0, y > 0)
+            local = self.out * np.log(np.where(self.out == 0, 1, x))
+            gy = np.asarray(grad * local)
+            if not np.isfinite(gy).all():
+                np.copyto(gy, 0, where=(grad == 0))
+            gy = sum_to(gy, y.shape)
         return gx, gy
 
 
@@ -165,8 +167,7 @@ class Exp(Function):
     """out = e^x."""
 
     def forward(self, x):
-        with quiet:  # overflow to inf / underflow to 0 are the right answers, not warnings
-            out = np.exp(x)
+        out = np.exp(x)
         self.save(out)
         return out
 
@@ -179,8 +180,7 @@ class Log(Function):
 
     def forward(self, x):
         self.save(x)
-        with quiet:
-            return np.log(x)
+        return np.log(x)
 
     def backward(self, grad):
         return safe_div(grad, self.saved[0])  # d(ln x)/dx = 1/x
@@ -190,8 +190,7 @@ class Sqrt(Function):
     """out = sqrt(x)."""
 
     def forward(self, x):
-        with quiet:
-            out = np.sqrt(x)
+        out = np.sqrt(x)
         self.save(out)
         return out
 

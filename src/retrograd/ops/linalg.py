@@ -24,8 +24,8 @@ class MatMul(Function):
     """out = x @ y with NumPy's rules (1-D operands are promoted and the axis dropped)."""
 
     def forward(self, x, y):
-        x = np.asarray(x)
-        y = np.asarray(y)
+        if type(x) is not np.ndarray or type(y) is not np.ndarray:  # constants: scalars
+            x, y = np.asarray(x), np.asarray(y)
         self.save(x, y)
         try:
             return np.matmul(x, y)
@@ -37,6 +37,14 @@ class MatMul(Function):
         # with 1-D operands seen as a row (x) or a column (y), and batch axes summed back.
         x, y = self.saved
         n = self.needs
+        if x.ndim == 2 and y.ndim == 2:  # the common case: no promotion, no batch axes
+            gx = gy = None
+            if n[0]:
+                # x = W.T (F-ordered): make the gradient in W's layout (see _transposed)
+                gx = (y @ grad.T).T if _transposed(x) else grad @ y.T
+            if n[1]:
+                gy = (grad.T @ x).T if _transposed(y) else x.T @ grad
+            return gx, gy
         x2 = x[None, :] if x.ndim == 1 else x
         y2 = y[:, None] if y.ndim == 1 else y
         g = grad
@@ -46,12 +54,29 @@ class MatMul(Function):
             g = g[..., None, :]
         gx = gy = None
         if n[0]:
-            gx = np.matmul(g, np.swapaxes(y2, -1, -2))
-            gx = sum_to(gx, x2.shape).reshape(x.shape)
+            if _transposed(x) and y.ndim == 2 and g.ndim == 2:  # x = W.T: keep W's layout
+                gx = np.matmul(y, g.T).T
+            else:
+                gx = np.matmul(g, y2.swapaxes(-1, -2))
+                gx = sum_to(gx, x2.shape).reshape(x.shape)
         if n[1]:
-            gy = np.matmul(np.swapaxes(x2, -1, -2), g)
-            gy = sum_to(gy, y2.shape).reshape(y.shape)
+            if _transposed(y) and g.ndim == 2 and x.ndim == 2:
+                gy = np.matmul(g.T, x).T  # the usual x @ W.T: dC/dW = g^T x, made directly
+            else:
+                gy = np.matmul(x2.swapaxes(-1, -2), g)
+                gy = sum_to(gy, y2.shape).reshape(y.shape)
         return gx, gy
+
+
+def _transposed(a: np.ndarray) -> bool:
+    """True for a 2-D operand laid out as a transposed matrix (``W.T``).
+
+    Its gradient is made as the transpose of a C-ordered array, so that the transpose's VJP
+    hands ``W`` a C-ordered gradient: copying a (784, 256) gradient out of transposed order
+    costs more than the matmul that made it.
+    """
+    flags = a.flags
+    return a.ndim == 2 and flags.f_contiguous and not flags.c_contiguous
 
 
 class Linear(Function):

@@ -34,24 +34,44 @@ class Transpose(Function):
         d0, d1 = norm_axis((dim0,), x.ndim, "transpose")[0], norm_axis((dim1,), x.ndim,
                                                                          "transpose")[0]
         self.dims = (d0, d1)
-        return np.swapaxes(x, d0, d1)
+        return x.swapaxes(d0, d1)
 
     def backward(self, grad):
-        return np.swapaxes(grad, *self.dims)
+        return grad.swapaxes(*self.dims)
 
 
 class Permute(Function):
     """out = x with its axes reordered to ``axes``."""
 
     def forward(self, x, axes):
-        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
-            raise ValueError(f"permute: {tuple(axes)} is not a permutation of the {x.ndim} axes "
-                             f"of a tensor of shape {x.shape}")
-        self.axes = tuple(a % x.ndim for a in axes) if x.ndim else ()
-        return np.transpose(x, self.axes)
+        key = (tuple(axes), x.ndim)
+        plan = _PERMUTATIONS.get(key)
+        if plan is None:
+            plan = _PERMUTATIONS[key] = _permutation(*key, x.shape)
+        self.inverse = plan[1]
+        return x.transpose(plan[0])
 
     def backward(self, grad):
-        return np.transpose(grad, np.argsort(self.axes))
+        return grad.transpose(self.inverse)
+
+
+_PERMUTATIONS: dict[tuple, tuple] = {}
+
+
+def _permutation(axes: tuple, n: int, shape: tuple) -> tuple[tuple, tuple]:
+    """Validate ``axes`` for ``n`` dims; return (permutation, its inverse)."""
+    try:
+        ok = all(-n <= a < n for a in axes) and sorted(a % n for a in axes) == list(range(n))
+    except (TypeError, ZeroDivisionError):
+        ok = len(axes) == n == 0
+    if not ok:
+        raise ValueError(f"permute: {axes} is not a permutation of the {n} axes of a tensor "
+                         f"of shape {shape}")
+    perm = tuple(a % n for a in axes)
+    inverse = [0] * n
+    for i, a in enumerate(perm):
+        inverse[a] = i
+    return perm, tuple(inverse)
 
 
 class BroadcastTo(Function):

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from math import isfinite
+
 import numpy as np
 
 from ..autograd.function import Function
-from ..autograd.numerics import quiet
 from ._shapes import norm_axis
 
 
 def _shifted(x: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)  # a row of -inf (or inf) must not give inf - inf
+    m = x.max(axis=axis, keepdims=True)
+    if not isfinite(m.sum()):  # one cheap test for the rare case (a NaN sum says it too)
+        m = np.where(np.isfinite(m), m, 0)  # a row of -inf (or inf) must not give inf - inf
     return x - m, m
 
 
 def _one_axis(x: np.ndarray, axis: int, op: str) -> int:
-    if x.ndim == 0:
+    n = x.ndim
+    if type(axis) is int and 0 < n and -n <= axis < n:
+        return axis % n  # the common case, without the general checks
+    if n == 0:
         raise ValueError(f"{op}: needs at least one dimension, got a 0-d tensor")
-    return norm_axis(axis, x.ndim, op)[0]
+    return norm_axis(axis, n, op)[0]
 
 
 class Softmax(Function):
@@ -26,10 +31,9 @@ class Softmax(Function):
 
     def forward(self, x, axis=-1):
         self.axis = _one_axis(x, axis, "softmax")
-        with quiet:
-            z, _ = _shifted(x, self.axis)
-            e = np.exp(z)
-            out = e / e.sum(axis=self.axis, keepdims=True)
+        z, _ = _shifted(x, self.axis)
+        e = np.exp(z)
+        out = e / e.sum(axis=self.axis, keepdims=True)
         self.save(out)
         return out
 
@@ -44,16 +48,14 @@ class LogSoftmax(Function):
 
     def forward(self, x, axis=-1):
         self.axis = _one_axis(x, axis, "log_softmax")
-        with quiet:
-            z, _ = _shifted(x, self.axis)
-            out = z - np.log(np.exp(z).sum(axis=self.axis, keepdims=True))
+        out, _ = _shifted(x, self.axis)
+        out -= np.log(np.exp(out).sum(axis=self.axis, keepdims=True))  # out is fresh
         self.save(out)
         return out
 
     def backward(self, grad):
         # d out_i / d x_j = [i = j] - softmax_j
-        with quiet:
-            return grad - np.exp(self.saved[0]) * grad.sum(axis=self.axis, keepdims=True)
+        return grad - np.exp(self.saved[0]) * grad.sum(axis=self.axis, keepdims=True)
 
 
 class LogSumExp(Function):
@@ -62,14 +64,13 @@ class LogSumExp(Function):
     def forward(self, x, axis=None, keepdims=False):
         axes = norm_axis(axis, x.ndim, "logsumexp")
         self.axes, self.keepdims = axes, keepdims
-        with quiet:
-            z, m = _shifted(x, axes)
-            e = np.exp(z)
-            s = e.sum(axis=axes, keepdims=True)
-            out = np.log(s) + m
-            # NOTE: keep softmax(x) = e / s for backward; exp(x - out) would lose precision
-            # when out is large (in float32, 1e4 + log 2 keeps only ~3 decimals of log 2)
-            e /= s
+        z, m = _shifted(x, axes)
+        e = np.exp(z)
+        s = e.sum(axis=axes, keepdims=True)
+        out = np.log(s) + m
+        # NOTE: keep softmax(x) = e / s for backward; exp(x - out) would lose precision
+        # when out is large (in float32, 1e4 + log 2 keeps only ~3 decimals of log 2)
+        e /= s
         self.softmax = e
         self.red_shape = out.shape
         return out if keepdims else out.reshape(_reduced_shape(x.shape, axes))
