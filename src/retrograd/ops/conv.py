@@ -41,6 +41,7 @@ with a zero border.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,28 @@ def colsum(a: np.ndarray) -> np.ndarray:
         ones = _ONES[a.dtype] = np.ones(max(m, 1024), dtype=a.dtype)
         ones.setflags(write=False)
     return ones[:m] @ a
+
+
+class Wide:
+    """Per-channel broadcasting on an ``(M, C)`` C-ordered matrix, done on rows of ``r*C``.
+
+    ``a - v`` with ``v`` of shape ``(C,)`` runs NumPy's inner loop over only C values per row
+    (16 for a small CNN), so its per-loop overhead dominates; viewing the same memory as
+    ``(M/r, r*C)`` and tiling ``v`` r times gives the same result with inner loops of
+    ~512 values, several times faster. F-ordered matrices (channel-major maps) broadcast
+    along long columns already and are left alone (r = 1).
+    """
+
+    def __init__(self, m: int, c: int, ok: bool) -> None:
+        self.r = math.gcd(m, max(1, 512 // c)) if ok else 1
+        self.shape = (m // self.r, self.r * c) if self.r > 1 else (m, c)
+
+    def view(self, a: np.ndarray) -> np.ndarray:
+        return a.reshape(self.shape) if self.r > 1 else a
+
+    def vec(self, v: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        v = np.asarray(v, dtype=dtype)
+        return np.tile(v, self.r) if self.r > 1 else v
 
 
 def pair(v: Any, name: str, op: str) -> tuple[int, int]:
@@ -196,7 +219,12 @@ class Conv2d(Function):
         if out.dtype != dtype:
             out = out.astype(dtype)
         if bias is not None:
-            out += bias if out_cl else bias[:, None]
+            if out_cl:
+                wide = Wide(p, o, out.flags.c_contiguous)
+                wv = wide.view(out)
+                wv += wide.vec(bias, out.dtype)  # in place on out's memory
+            else:
+                out += bias[:, None]
         # col and the reordered weight live in self.saved: the engine frees them right after
         # backward (kept for a second backward with retain_graph=True)
         self.save(colm, wm)

@@ -12,11 +12,10 @@ copy otherwise; the output is channels-last either way.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..autograd.function import Function
+from .conv import Wide as _Wide
 from .conv import colsum
 
 
@@ -29,28 +28,6 @@ def coldot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.shape[1] <= 64:
         return np.matmul(a.T, b).diagonal().copy()
     return colsum(a * b)
-
-
-class _Wide:
-    """Per-channel broadcasting on an ``(M, C)`` C-ordered matrix, done on rows of ``r*C``.
-
-    ``a - v`` with ``v`` of shape ``(C,)`` runs NumPy's inner loop over only C values per row
-    (16 for a small CNN), so its per-loop overhead dominates; viewing the same memory as
-    ``(M/r, r*C)`` and tiling ``v`` r times gives the same result with inner loops of
-    ~512 values, several times faster. F-ordered matrices (channel-major maps) broadcast
-    along long columns already and are left alone (r = 1).
-    """
-
-    def __init__(self, m: int, c: int, ok: bool) -> None:
-        self.r = math.gcd(m, max(1, 512 // c)) if ok else 1
-        self.shape = (m // self.r, self.r * c) if self.r > 1 else (m, c)
-
-    def view(self, a: np.ndarray) -> np.ndarray:
-        return a.reshape(self.shape) if self.r > 1 else a
-
-    def vec(self, v: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        v = np.asarray(v, dtype=dtype)
-        return np.tile(v, self.r) if self.r > 1 else v
 
 
 def _rows(x: np.ndarray) -> tuple[np.ndarray, tuple]:
