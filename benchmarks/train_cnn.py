@@ -8,10 +8,16 @@ Two workloads (issue #4), the same model, loss and update on both sides:
 * ``resnet``: conv3x3 1->16 + BN + ReLU, two basic blocks of 16 channels, global average
   pooling, fc 10, on 1x8x8, batch 128, SGD with momentum 0.9.
 
-Each (framework, workload) pair runs in its own subprocess so that its peak RSS
-(``ru_maxrss``) is its own; the step time is the median over ``--repeats`` runs of the mean
-over ``--steps`` steps after a warm-up. Prints one line per workload with the ratio
-retrograd / PyTorch (target <= 1.5).
+With one thread, step times are measured in one process that alternates a retrograd step and
+a PyTorch step, so both see the same machine load (the median per-step time of each, over
+``--steps`` pairs after a warm-up, then the median of ``--repeats`` such processes). With more
+threads the two run in separate processes, one after the other, ``--repeats`` times: in one
+process PyTorch's OpenMP workers and OpenBLAS's spin-wait against each other. (On a machine
+shared with other jobs, multi-threaded BLAS/OpenMP runs degrade badly for both frameworks;
+compare at ``--threads 1`` there.) Peak memory is measured
+separately: each framework trains ``--steps`` steps in its own subprocess, which reports its
+``ru_maxrss`` (so PyTorch's import is not charged to retrograd). Prints one line per workload
+with the ratio retrograd / PyTorch (target <= 1.5).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ def _data(shape: tuple, batch: int, nbatches: int = 8):
     return xs, ys
 
 
-def run_retrograd(workload: str, steps: int) -> float:
+def run_retrograd(workload: str):
     sys.path.insert(0, SRC)
     import retrograd as rg
     from retrograd import models
@@ -82,14 +88,14 @@ def run_retrograd(workload: str, steps: int) -> float:
             b += p.grad.data
             p.data -= LR * b
 
-    return _time(step, steps)
+    return step
 
 
-def run_torch(workload: str, steps: int) -> float:
+def run_torch(workload: str):
     import torch
     from torch import nn
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     torch.manual_seed(0)
     shape, batch = WORKLOADS[workload]
     if workload == "lenet":
@@ -121,29 +127,48 @@ def run_torch(workload: str, steps: int) -> float:
         loss.backward()
         opt.step()
 
-    return _time(step, steps)
+    return step
 
 
-def _time(step, steps: int) -> float:
+def child_time(workload: str, steps: int) -> None:
+    """Alternate the two frameworks' steps; print the median step time of each."""
+    ours, theirs = run_retrograd(workload), run_torch(workload)
+    for i in range(10):
+        ours(i)
+        theirs(i)
+    t_ours, t_theirs = [], []
+    for i in range(steps):
+        t0 = time.perf_counter()
+        ours(i)
+        t1 = time.perf_counter()
+        theirs(i)
+        t2 = time.perf_counter()
+        t_ours.append(t1 - t0)
+        t_theirs.append(t2 - t1)
+    print(json.dumps({"retrograd": statistics.median(t_ours) * 1e3,
+                      "torch": statistics.median(t_theirs) * 1e3}))
+
+
+def child_rss(framework: str, workload: str, steps: int) -> None:
+    """Train one framework alone; print its median step time and peak RSS."""
+    step = (run_retrograd if framework == "retrograd" else run_torch)(workload)
     for i in range(10):
         step(i)
-    t0 = time.perf_counter()
+    times = []
     for i in range(steps):
+        t0 = time.perf_counter()
         step(i)
-    return (time.perf_counter() - t0) / steps
-
-
-def child(framework: str, workload: str, steps: int) -> None:
-    sec = (run_retrograd if framework == "retrograd" else run_torch)(workload, steps)
+        times.append(time.perf_counter() - t0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-    print(json.dumps({"ms": sec * 1e3, "rss_mb": rss}))
+    print(json.dumps({"rss_mb": rss, "ms": statistics.median(times) * 1e3}))
 
 
-def measure(framework: str, workload: str, steps: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2")
-    out = subprocess.run([sys.executable, __file__, "--child", framework, workload,
-                          "--steps", str(steps)], env=env, capture_output=True, text=True,
-                         check=True)
+def _run(args: list, threads: int) -> dict:
+    t = str(threads)
+    env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS=t, OPENBLAS_NUM_THREADS=t,
+               BENCH_THREADS=t)
+    out = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True,
+                         text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -152,21 +177,32 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
-    ap.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"),
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads for both sides (PyTorch intra-op, OpenBLAS); default 2")
+    ap.add_argument("--child-time", metavar="WORKLOAD", help=argparse.SUPPRESS)
+    ap.add_argument("--child-rss", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child:
-        child(args.child[0], args.child[1], args.steps)
+    if args.child_time:
+        child_time(args.child_time, args.steps)
+        return
+    if args.child_rss:
+        child_rss(args.child_rss[0], args.child_rss[1], args.steps)
         return
     for wl in args.workload or sorted(WORKLOADS):
-        res = {"retrograd": [], "torch": []}
-        for _ in range(args.repeats):  # interleaved, so both see the same machine load
-            for fw in res:
-                res[fw].append(measure(fw, wl, args.steps))
-        ms = {fw: statistics.median(r["ms"] for r in rs) for fw, rs in res.items()}
-        rss = {fw: statistics.median(r["rss_mb"] for r in rs) for fw, rs in res.items()}
-        print(f"{wl:7s} step: retrograd {ms['retrograd']:6.2f} ms, torch {ms['torch']:6.2f} ms, "
-              f"ratio {ms['retrograd'] / ms['torch']:.2f}x (target <= 1.5) | peak RSS: "
+        fws = ("retrograd", "torch")
+        alone = [{fw: _run(["--child-rss", fw, wl, "--steps", str(args.steps)], args.threads)
+                  for fw in fws} for _ in range(args.repeats if args.threads > 1 else 1)]
+        rss = {fw: statistics.median(r[fw]["rss_mb"] for r in alone) for fw in fws}
+        if args.threads > 1:
+            ms = {fw: statistics.median(r[fw]["ms"] for r in alone) for fw in fws}
+        else:
+            runs = [_run(["--child-time", wl, "--steps", str(args.steps)], args.threads)
+                    for _ in range(args.repeats)]
+            ms = {fw: statistics.median(r[fw] for r in runs) for fw in fws}
+        print(f"{wl:7s} [{args.threads} thr] step: retrograd {ms['retrograd']:6.2f} ms, "
+              f"torch {ms['torch']:6.2f} ms, ratio {ms['retrograd'] / ms['torch']:.2f}x "
+              f"(target <= 1.5) | peak RSS: "
               f"retrograd {rss['retrograd']:.0f} MB, torch {rss['torch']:.0f} MB")
 
 

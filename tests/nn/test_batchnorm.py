@@ -115,8 +115,8 @@ def test_linear_bn_linear_stack_matches_torch_train_and_eval(torch):
                                rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("channels_last", [False, True])
-def test_batchnorm2d_matches_torch(torch, channels_last):
+@pytest.mark.parametrize("layout", ["nchw", "nhwc", "cnhw"])
+def test_batchnorm2d_matches_torch(torch, layout):
     bn = nn.BatchNorm2d(3).double()
     bn.weight.data[...] = [0.5, 2.0, -1.0]
     bn.bias.data[...] = [0.1, 0.2, 0.3]
@@ -128,8 +128,10 @@ def test_batchnorm2d_matches_torch(torch, channels_last):
         tbn.train(training)
         x = rng.standard_normal((4, 3, 5, 3)) * 2 + 1
         xt = rg.tensor(x, dtype=rg.float64, requires_grad=True)
-        if channels_last:
+        if layout == "nhwc":  # a channels-last map (a conv with >= 16 channels makes these)
             xt.data = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        elif layout == "cnhw":  # a channel-major map (a conv with few channels)
+            xt.data = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
         up = rng.standard_normal(x.shape)
         out = bn(xt)
         out.backward(rg.tensor(up, dtype=rg.float64))

@@ -83,3 +83,36 @@ def test_lenet_matches_the_same_torch_model(torch):
     for (name, p), tp in zip(net.named_parameters(), tm.parameters()):
         np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-8, atol=1e-12,
                                    err_msg=name)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.Sequential(nn.Conv2d(2, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
+                          nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 3, 3, stride=2)),
+    lambda: nn.Sequential(nn.Conv2d(2, 4, 3), nn.MaxPool2d(3, stride=1), nn.AvgPool2d(2),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.BatchNorm1d(4, affine=False),
+                          nn.Dropout(0.3)),
+])
+def test_second_backward_with_retain_graph_doubles_every_gradient(make):
+    model = make().double()
+    x = rg.tensor(np.random.default_rng(7).standard_normal((3, 2, 8, 8)), dtype=rg.float64,
+                  requires_grad=True)
+    out = (model(x) ** 2).sum()
+    out.backward(retain_graph=True)
+    first = [x.grad.numpy().copy()] + [p.grad.numpy().copy() for p in model.parameters()]
+    out.backward()
+    second = [x.grad.numpy()] + [p.grad.numpy() for p in model.parameters()]
+    assert np.abs(first[0]).max() > 0
+    for a, b in zip(first, second):
+        np.testing.assert_allclose(b, 2 * a, rtol=1e-12, atol=1e-12)
+    with pytest.raises(RuntimeError, match="second time"):
+        out.backward()
+
+
+def test_graph_inputs_are_tensors_only():
+    # optional parameters that are absent are not recorded as graph inputs
+    x = rg.randn(2, 2, 5, 5, requires_grad=True)
+    y = nn.Conv2d(2, 3, 3, bias=False)(x)
+    assert len(y.grad_fn.inputs) == 2
+    z = nn.BatchNorm2d(3, affine=False)(y)
+    assert len(z.grad_fn.inputs) == 1
+    assert all(isinstance(t, rg.Tensor) for t in y.grad_fn.inputs + z.grad_fn.inputs)

@@ -6,10 +6,17 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import retrograd as rg
 from retrograd import nn
 from retrograd.nn import functional as F
+
+try:
+    from tests.conftest import require_torch
+except ImportError:  # pytest run from inside tests/
+    from conftest import require_torch
 
 # (N, C, H, W, O, kernel, stride, padding, dilation, groups, bias)
 CASES = [
@@ -22,6 +29,9 @@ CASES = [
     (2, 5, 7, 7, 3, 5, 3, 2, 1, 1, True),            # stride 3, big kernel, odd sizes
     (1, 1, 28, 28, 6, 5, 1, 2, 1, 1, True),          # LeNet's first layer
     (2, 4, 4, 4, 4, 4, 1, 0, 1, 4, True),            # depthwise, kernel = input size
+    (1, 16, 5, 5, 3, 1, 1, 1, 1, 1, True),           # 1x1 with padding > kernel reach
+    (2, 16, 9, 8, 4, 3, 2, 1, 1, 1, True),           # >= 16 channels, stride 2: col2im
+    (2, 20, 6, 6, 16, 3, 1, 0, 1, 1, True),          # >= 16 channels in and out
 ]
 
 
@@ -199,3 +209,46 @@ def test_conv2d_input_without_grad_gets_none_and_weight_grad_still_right():
     want = np.array([[xs[:, 0, a:a + 4, b:b + 4].sum() for b in range(3)] for a in range(3)])
     np.testing.assert_allclose(conv.weight.grad.numpy()[0, 0], want, rtol=1e-5)
     np.testing.assert_allclose(conv.bias.grad.numpy(), [2 * 16] * 2)
+
+
+
+@st.composite
+def conv_configs(draw):
+    g = draw(st.sampled_from([1, 1, 2]))
+    c = g * draw(st.integers(1, 3))
+    o = g * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - 2 * ph), 9))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - 2 * pw), 9))
+    n = draw(st.integers(1, 3))
+    return n, c, h, w, o, (kh, kw), (sh, sw), (ph, pw), (dh, dw), g, draw(st.booleans())
+
+
+@settings(max_examples=40, deadline=None)
+@given(cfg=conv_configs())
+def test_conv2d_random_configs_match_torch(cfg):
+    torch = require_torch()
+    n, c, h, w, o, k, s, p, d, g, channels_last = cfg
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, h, w))
+    wt = rng.standard_normal((o, c // g) + k)
+    b = rng.standard_normal(o)
+    xt = rg.tensor(x, dtype=rg.float64, requires_grad=True)
+    if channels_last:
+        xt.data = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    wr = rg.tensor(wt, dtype=rg.float64, requires_grad=True)
+    br = rg.tensor(b, dtype=rg.float64, requires_grad=True)
+    out = F.conv2d(xt, wr, br, stride=s, padding=p, dilation=d, groups=g)
+    up = rng.standard_normal(out.shape)
+    out.backward(rg.tensor(up, dtype=rg.float64))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+    tout = torch.nn.functional.conv2d(tx, tw, tb, s, p, d, g)
+    tout.backward(torch.tensor(up))
+    assert out.shape == tuple(tout.shape)
+    for ours, theirs in ((out, tout), (xt.grad, tx.grad), (wr.grad, tw.grad),
+                         (br.grad, tb.grad)):
+        np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-10,
+                                   atol=1e-10)

@@ -13,6 +13,7 @@ from retrograd.nn import functional as F
 # (shape, kernel, stride, padding, dilation)
 MAX_CASES = [
     ((2, 3, 8, 8), 2, None, 0, 1),
+    ((1, 2, 7, 9), 2, None, 0, 1),       # 2x2 fast path on odd sizes (last row/col unused)
     ((1, 2, 7, 9), 3, 2, 1, 1),          # odd sizes, padding, overlapping windows
     ((2, 2, 6, 6), 3, 1, 0, 1),          # stride 1: every input in up to 9 windows
     ((2, 3, 9, 7), (2, 3), (1, 2), (1, 1), 1),
@@ -134,12 +135,14 @@ def test_overlapping_windows_accumulate():
     assert y.grad.numpy()[0, 0, 0, 0] == 1.0 and y.grad.numpy().sum() == 4.0
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("out_size,shape", [(1, (2, 3, 5, 7)), ((2, 3), (1, 2, 6, 9)),
                                             ((3, 2), (2, 2, 7, 5)), (1, (1, 4, 1, 1))])
-def test_adaptive_avg_pool2d_matches_torch(torch, out_size, shape):
+def test_adaptive_avg_pool2d_matches_torch(torch, out_size, shape, channels_last):
     x = np.random.default_rng(4).standard_normal(shape)
     grad, up = _compare(torch, lambda t: F.adaptive_avg_pool2d(t, out_size),
-                        lambda t: torch.nn.functional.adaptive_avg_pool2d(t, out_size), x)
+                        lambda t: torch.nn.functional.adaptive_avg_pool2d(t, out_size), x,
+                        channels_last)
     if out_size == 1:
         assert np.isclose(grad.sum(), up.sum())
 

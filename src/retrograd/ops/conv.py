@@ -3,37 +3,89 @@
 Layout
 ------
 Tensors are NCHW to the user (PyTorch's shapes), but the arrays this op *makes* are stored
-channels-last: the output is an ``(N, Ho, Wo, O)`` buffer handed out as its NCHW transposed
-view. That choice is what lets every GEMM run on contiguous operands without a transposed
-copy:
+the way the GEMMs produce them, and handed out as NCHW transposed views (every later op -
+BatchNorm, ReLU, pooling, additions - keeps its input's memory order, so the layout flows
+through the network without copies):
 
-* forward   ``out[P, O]  = col[P, K] @ Wm[O, K]^T``   (P = N*Ho*Wo rows, K = kh*kw*C/groups)
-* backward  ``dW[O, K]   = grad[P, O]^T @ col[P, K]``
-*           ``dcol[P, K] = grad[P, O] @ Wm[O, K]``
+* channels-last, ``(N, Ho, Wo, O)`` in memory, when there are 16 or more output channels:
+  ``out[P, O] = col[P, K] @ Wm[O, K]^T`` (P = N*Ho*Wo, K = kh*kw*C/groups);
+* channel-major, ``(O, N, Ho, Wo)`` in memory, for fewer channels (LeNet's 6):
+  ``out^T[O, P] = Wm[O, K] @ col^T[K, P]``.
 
-``col`` rows are ``(kh, kw, C)``-ordered patches; when the input is itself channels-last (the
-output of an earlier conv, BatchNorm, ReLU or pooling, which all keep their input's memory
-order) a patch row is kh*kw runs of C contiguous floats, so building ``col`` is a plain strided
-copy. The NCHW weight is reordered to ``(O, kh, kw, C)`` once per call (a few KiB).
+``col`` itself is built in whichever order gives the longer contiguous runs to copy: patch
+rows ``(kh, kw, C)`` from a channels-last input (kw*C contiguous values per run), or
+``col^T`` with rows ``(C, kh, kw)`` from an NCHW / channel-major input (Wo values per run;
+chosen for few input channels, e.g. an image batch). Either way the GEMMs read ``col`` and
+``col^T`` as stored - BLAS takes a transposed operand for free - so no transposed copy is made:
+
+* weight gradient  ``dW[O, K] = delta^T[O, P] @ col[P, K]``;
+* input gradient   for a stride-1 convolution with at least 16 input channels, the "full"
+  correlation of delta with the flipped kernel (one more im2col and GEMM, see
+  :func:`conv_transpose_s1`); otherwise ``dcol^T[K, P] = Wm^T @ delta^T`` scattered back by
+  :func:`col2im` (one strided ``+=`` per kernel offset).
+
+The weight is reordered to the order of ``col``'s rows once per call (a few KiB). Column sums
+(the bias gradient) are GEMVs with a ones vector (:func:`colsum`).
 
 Memory
 ------
 ``col`` is the one large buffer: ``N * Ho * Wo * kh * kw * C_in * itemsize`` bytes (for a
-3x3 conv with 16 input channels, batch 128 on 8x8 maps in float32: 4.7 MB). It is built in the
-forward pass and kept for the weight gradient; the input gradient needs a second one
-(``dcol``), freed as soon as col2im has scattered it. When the input needs no gradient (the
-first layer) neither ``dcol`` nor the padded input gradient is made. A 1x1 convolution with
-stride 1 and no padding on a channels-last input needs no ``col`` copy at all.
+3x3 conv with 16 input channels, batch 128 on 8x8 maps in float32: 4.7 MB; for LeNet's
+second conv, batch 64: 3.8 MB). It is built in the forward pass and kept for the weight
+gradient until backward. The input gradient needs one temporary of the same size (the
+gradient's im2col, or ``dcol``), freed as soon as it has been used; when the input needs no
+gradient (the first layer) it is not made. A 1x1 convolution with stride 1 and no padding on a
+channels-last input needs no ``col`` copy at all (a view). Padding costs one copy of the input
+with a zero border.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd.function import Function
+
+_ONES: dict = {}
+
+
+def colsum(a: np.ndarray) -> np.ndarray:
+    """Column sums of a 2-D array as a GEMV with a ones vector.
+
+    NumPy's ``a.sum(axis=0)`` on a tall, narrow C-ordered matrix (8192 x 16) walks it row by
+    row and is ~15x slower than BLAS's ``ones @ a``; the ones vector is cached per dtype.
+    """
+    m = a.shape[0]
+    ones = _ONES.get(a.dtype)
+    if ones is None or ones.shape[0] < m:
+        ones = _ONES[a.dtype] = np.ones(max(m, 1024), dtype=a.dtype)
+        ones.setflags(write=False)
+    return ones[:m] @ a
+
+
+class Wide:
+    """Per-channel broadcasting on an ``(M, C)`` C-ordered matrix, done on rows of ``r*C``.
+
+    ``a - v`` with ``v`` of shape ``(C,)`` runs NumPy's inner loop over only C values per row
+    (16 for a small CNN), so its per-loop overhead dominates; viewing the same memory as
+    ``(M/r, r*C)`` and tiling ``v`` r times gives the same result with inner loops of
+    ~512 values, several times faster. F-ordered matrices (channel-major maps) broadcast
+    along long columns already and are left alone (r = 1).
+    """
+
+    def __init__(self, m: int, c: int, ok: bool) -> None:
+        self.r = math.gcd(m, max(1, 512 // c)) if ok else 1
+        self.shape = (m // self.r, self.r * c) if self.r > 1 else (m, c)
+
+    def view(self, a: np.ndarray) -> np.ndarray:
+        return a.reshape(self.shape) if self.r > 1 else a
+
+    def vec(self, v: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        v = np.asarray(v, dtype=dtype)
+        return np.tile(v, self.r) if self.r > 1 else v
 
 
 def pair(v: Any, name: str, op: str) -> tuple[int, int]:
@@ -114,8 +166,8 @@ class Conv2d(Function):
     """out[n, o] = sum_c W[o, c] (*) x[n, c] + b[o]: cross-correlation, PyTorch's Conv2d.
 
     ``x`` is ``(N, C, H, W)``, ``weight`` ``(O, C/groups, kh, kw)``, ``bias`` ``(O,)``;
-    ``stride``, ``padding``, ``dilation`` are pairs. The output is ``(N, O, Ho, Wo)`` stored
-    channels-last (see the module docstring).
+    ``stride``, ``padding``, ``dilation`` are pairs. The output is ``(N, O, Ho, Wo)``, stored
+    channels-last or channel-major (see the module docstring).
     """
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
@@ -132,81 +184,89 @@ class Conv2d(Function):
         p = n * ho * wo
         k = kh * kw * cg
         dtype = np.result_type(x.dtype, weight.dtype)
-        if g == 1 and not is_channels_last(x):
-            # Channel-major path for NCHW inputs (a data batch, a small-C map):
-            # col^T[(c, a, b), (n, i, j)] copies runs of Wo contiguous pixels, and
-            # out^T[O, P] = Wm[O, K] @ col^T[K, P] comes out "CNHW" (channel-major), which keeps
-            # the elementwise ops and pooling after it on long contiguous rows.
+        # im2col copies runs of contiguous values: kw*C of them channels-last, Wo of them
+        # channel-major; take the longer runs (one input layout change is cheap next to it).
+        self.cab = cab = g == 1 and kw * c < 4 * wo and (c < 16 or not is_channels_last(x))
+        # the output layout the next layer will want: channels-last once there are channels
+        self.out_cl = out_cl = o >= 16 or g > 1
+        if cab:
+            # col^T[(c, a, b), (n, i, j)] from the NCHW (or channel-major) input; the weight
+            # is already in (c, a, b) order
             xp = padded_nchw(x, ph, pw)
             s0, s1, s2, s3 = xp.strides
             win = as_strided(xp, shape=(c, kh, kw, n, ho, wo),
                              strides=(s1, s2 * dh, s3 * dw, s0, s2 * sh, s3 * sw),
                              writeable=False)
-            col_t = win.reshape(k, p)
-            wm = weight.reshape(1, o, k)  # (c, a, b) is the weight's own memory order
-            out_t = np.matmul(wm[0], col_t)
-            if out_t.dtype != dtype:
-                out_t = out_t.astype(dtype)
-            if bias is not None:
-                out_t += bias[:, None]
-            self.col = col_t[None]
-            self.wm = wm
-            self.cab = True
-            self.geom = (n, c, h, w, o, cg, kh, kw, sh, sw, ph, pw, dh, dw, g, ho, wo)
-            return out_t.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
+            colm = win.reshape(k, p).T  # (P, K) as a transposed view: BLAS reads it as is
+            wm = weight.reshape(1, o, k)
         else:
-            self.cab = False
             xp = padded_nhwc(x, ph, pw)
             win = windows(xp, kh, kw, sh, sw, dh, dw, ho, wo)
             # Wm[g, o', (a, b, c')]: the weight reordered to match col's (kh, kw, C) rows
             wm = weight.reshape(g, og, cg, kh, kw).transpose(0, 1, 3, 4, 2).reshape(g, og, k)
             if g == 1:
-                col = win.reshape(p, k)  # the im2col copy (a view for 1x1/stride 1/no pad)
-                out = np.matmul(col, wm[0].T)  # (P, O): one GEMM, no transposed copy
-                col = col[None]
+                colm = win.reshape(p, k)  # the im2col copy (a view for 1x1/stride 1/no pad)
             else:
                 # (G, P, K): each group's patches side by side, then one batched GEMM
-                col = win.reshape(n, ho, wo, kh, kw, g, cg).transpose(5, 0, 1, 2, 3, 4, 6)
-                col = col.reshape(g, p, k)
-                out = np.matmul(col, wm.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(p, o)
+                colm = win.reshape(n, ho, wo, kh, kw, g, cg).transpose(5, 0, 1, 2, 3, 4, 6)
+                colm = colm.reshape(g, p, k)
+        if g > 1:
+            out = np.matmul(colm, wm.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(p, o)
+        elif out_cl:
+            out = np.matmul(colm, wm[0].T)  # (P, O) = col Wm^T: one GEMM, channels-last
+        else:
+            out = np.matmul(wm[0], colm.T)  # (O, P) = Wm col^T: one GEMM, channel-major
         if out.dtype != dtype:
             out = out.astype(dtype)
         if bias is not None:
-            out += bias
-        self.col = col
-        self.wm = wm
+            if out_cl:
+                wide = Wide(p, o, out.flags.c_contiguous)
+                wv = wide.view(out)
+                wv += wide.vec(bias, out.dtype)  # in place on out's memory
+            else:
+                out += bias[:, None]
+        # col and the reordered weight live in self.saved: the engine frees them right after
+        # backward (kept for a second backward with retain_graph=True)
+        self.save(colm, wm)
         self.geom = (n, c, h, w, o, cg, kh, kw, sh, sw, ph, pw, dh, dw, g, ho, wo)
-        return out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+        if out_cl:
+            return out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+        return out.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
 
     def backward(self, grad):
         n, c, h, w, o, cg, kh, kw, sh, sw, ph, pw, dh, dw, g, ho, wo = self.geom
         need = self.needs
-        col, wm = self.col, self.wm
-        self.col = self.wm = None
+        col, wm = self.saved
         p = n * ho * wo
         og = o // g
         gx = gw = gb = None
         wdt = self.inputs[1].data.dtype
-        if self.cab:
-            # channel-major: delta^T as (O, P) rows (free if grad is channel-major)
-            g_t = grad.transpose(1, 0, 2, 3).reshape(o, p)
-            if len(need) > 2 and need[2]:
-                gb = g_t.sum(axis=1)  # dC/db = sum of delta over batch and positions
-            if need[1]:
-                gw = np.matmul(g_t, col[0].T).reshape(o, cg, kh, kw).astype(wdt, copy=False)
-            gg_t = g_t[None]  # (G=1, O, P)
+        # delta as (P, O) rows or (O, P) rows, whichever is free for the layout that grad
+        # arrived in (the layer after us usually keeps ours)
+        if is_channels_last(grad) or g > 1 or grad.shape[1] == 1:
+            d_po = channels_last(grad).reshape(p, o)
+            d_op = d_po.T
         else:
-            # grad as (P, O) rows: free when it came from a channels-last op, else one copy
-            g2 = channels_last(grad).reshape(p, o)
-            if len(need) > 2 and need[2]:
-                gb = g2.sum(axis=0)  # dC/db = sum of delta over batch and positions
-            gg = g2.reshape(p, g, og).transpose(1, 0, 2)  # (G, P, O/G), a view
+            d_op = grad.transpose(1, 0, 2, 3).reshape(o, p)
+            d_po = d_op.T
+        if len(need) > 2 and need[2]:
+            gb = colsum(d_po)  # dC/db = sum of delta over batch and positions
+        if g == 1:
             if need[1]:
-                # dC/dW = delta^T col, per group; then back to (O, C/G, kh, kw)
-                dwm = np.matmul(gg.transpose(0, 2, 1), col)  # (G, O/G, K)
+                dwm = np.matmul(d_op, col)  # dC/dW = delta^T col: (O, K)
+                if self.cab:  # K is (c, a, b): the weight's own order
+                    gw = dwm.reshape(o, cg, kh, kw)
+                else:
+                    gw = np.ascontiguousarray(dwm.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2))
+                gw = gw.astype(wdt, copy=False)
+            d_gop = d_op[None]
+        else:
+            gg = d_po.reshape(p, g, og).transpose(1, 0, 2)  # (G, P, O/G), a view
+            d_gop = gg.transpose(0, 2, 1)
+            if need[1]:
+                dwm = np.matmul(d_gop, col)  # (G, O/G, K)
                 gw = dwm.reshape(g, og, kh, kw, cg).transpose(0, 1, 4, 2, 3)
                 gw = np.ascontiguousarray(gw.reshape(o, cg, kh, kw)).astype(wdt, copy=False)
-            gg_t = gg.transpose(0, 2, 1)  # (G, O/G, P)
         del col
         if need[0]:
             weight = self.inputs[1].data
@@ -215,7 +275,7 @@ class Conv2d(Function):
                 gx = conv_transpose_s1(grad, weight, ph, pw, dh, dw, h, w)
             else:
                 # dC/dcol^T = W^T delta^T, (G, K, P), then scattered back (col2im)
-                dcol_t = np.matmul(wm.transpose(0, 2, 1), gg_t)
+                dcol_t = np.matmul(wm.transpose(0, 2, 1), d_gop)
                 gx = col2im(dcol_t, n, c, h, w, cg, kh, kw, sh, sw, ph, pw, dh, dw, g, ho, wo,
                             self.cab)
             gx = gx.astype(self.inputs[0].data.dtype, copy=False)

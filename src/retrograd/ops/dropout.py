@@ -16,19 +16,18 @@ class Dropout(Function):
 
     def forward(self, x, p=0.5):
         if p >= 1.0:
-            self.mask = None
+            self.save(None)
             return np.zeros_like(x)
         keep = generator().random(x.shape, dtype=np.float64 if x.dtype == np.float64
                                   else np.float32) >= p
         # the mask already carries the 1/(1-p) scale, so backward is one multiply
         mask = keep.astype(x.dtype)
         mask *= x.dtype.type(1.0 / (1.0 - p))
-        self.mask = mask
+        self.save(mask)
         return x * mask
 
     def backward(self, grad):
-        mask = self.mask
-        self.mask = None
+        mask = self.saved[0]
         if mask is None:
             return np.zeros_like(grad)
         return grad * mask  # d out / d x = mask / (1 - p)

@@ -15,6 +15,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.function import Function
+from .conv import Wide as _Wide
+from .conv import colsum
+
+
+def coldot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum(a * b, axis=0)`` for ``(M, C)`` arrays without the ``(M, C)`` temporary.
+
+    For up to 64 channels it is the diagonal of the ``C x C`` GEMM ``a^T b``: the extra
+    ``C^2 M`` multiply-adds cost less than writing and re-reading a full-size product.
+    """
+    if a.shape[1] <= 64:
+        return np.matmul(a.T, b).diagonal().copy()
+    return colsum(a * b)
 
 
 def _rows(x: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -54,10 +67,11 @@ class BatchNorm(Function):
             if m <= 1:
                 raise ValueError(f"batch_norm: expected more than 1 value per channel in "
                                  f"training mode, got input of shape {x.shape}")
-            mean = x2.mean(axis=0)
-            xc = x2 - mean
-            # biased variance: sum over rows of xc^2, one fused pass
-            var = np.einsum("ij,ij->j", xc, xc) / m
+            # column sums as GEMVs (see colsum): the statistics cost two passes
+            mean = colsum(x2) / m
+            wide = _Wide(m, c, x2.flags.c_contiguous)
+            xc = (wide.view(x2) - wide.vec(mean, dt)).reshape(m, c)
+            var = coldot(xc, xc) / m  # biased variance
             inv_std = 1.0 / np.sqrt(var + eps)
             if running_mean is not None:
                 running_mean *= 1 - momentum
@@ -66,19 +80,19 @@ class BatchNorm(Function):
                 running_var *= 1 - momentum
                 running_var += (momentum * m / (m - 1)) * var  # unbiased, as PyTorch
             scale = inv_std if weight is None else weight * inv_std
-            out = xc * scale.astype(dt, copy=False)
-            self.xc = xc
+            out = wide.view(xc) * wide.vec(scale, dt)
+            self.save(xc, None, None)  # freed by the engine after backward
         else:
             mean = running_mean
             inv_std = 1.0 / np.sqrt(running_var + eps)
             scale = inv_std if weight is None else weight * inv_std
-            out = x2 * scale.astype(dt, copy=False)
-            out -= (mean * scale).astype(dt, copy=False)
-            self.xc = None
-            self.x2 = x2 if weight is not None else None
-            self.mean = mean.copy()
+            wide = _Wide(m, c, x2.flags.c_contiguous)
+            out = wide.view(x2) * wide.vec(scale, dt)
+            out -= wide.vec(mean * scale, dt)
+            self.save(None, x2 if weight is not None else None, mean.copy())
         if bias is not None:
-            out += bias
+            out += wide.vec(bias, dt)
+        out = out.reshape(m, c)
         self.inv_std = inv_std.astype(dt, copy=False)
         self.scale = scale.astype(dt, copy=False)
         self.tshape = tshape
@@ -89,29 +103,32 @@ class BatchNorm(Function):
         need = self.needs
         g2, _ = _rows(grad)
         m = g2.shape[0]
-        xc, inv_std, scale = self.xc, self.inv_std, self.scale
-        self.xc = None
-        gb = g2.sum(axis=0) if len(need) > 2 and need[2] else None
+        xc, x2, mean = self.saved
+        inv_std, scale = self.inv_std, self.scale
+        gb = colsum(g2) if len(need) > 2 and need[2] else None
         gw = gx = None
         if xc is not None:  # training: the statistics depend on x
-            dbeta = g2.sum(axis=0) if gb is None else gb
-            gxc = np.einsum("ij,ij->j", g2, xc)  # sum(delta * (x - mean))
+            dbeta = colsum(g2) if gb is None else gb
+            gxc = coldot(g2, xc)  # sum(delta * (x - mean))
             if len(need) > 1 and need[1]:
                 gw = gxc * inv_std  # dC/dgamma = sum(delta * xhat)
             if need[0]:
                 # dC/dx = scale * (delta - mean(delta) - xhat * mean(delta * xhat))
                 #       = scale * delta - scale/m * dbeta - xc * (scale * inv_std^2 / m) * gxc
                 k = scale * inv_std * inv_std * gxc / m
-                gx = g2 * scale
-                gx -= xc * k
-                gx -= scale * dbeta / m
+                wide = _Wide(m, self.c, g2.flags.c_contiguous and xc.flags.c_contiguous)
+                dt = grad.dtype
+                gx = wide.view(g2) * wide.vec(scale, dt)
+                gx -= wide.view(xc) * wide.vec(k, dt)
+                gx -= wide.vec(scale * dbeta / m, dt)
+                gx = gx.reshape(m, self.c)
         else:  # eval: a fixed affine map per channel
             if len(need) > 1 and need[1]:
-                gw = np.einsum("ij,ij->j", g2, self.x2) - self.mean * g2.sum(axis=0)
+                gw = coldot(g2, x2) - mean * colsum(g2)
                 gw = (gw * inv_std).astype(grad.dtype, copy=False)
             if need[0]:
-                gx = g2 * scale
-        self.x2 = None
+                wide = _Wide(m, self.c, g2.flags.c_contiguous)
+                gx = (wide.view(g2) * wide.vec(scale, grad.dtype)).reshape(m, self.c)
         if gx is not None:
             gx = _unrows(gx, self.tshape)
         return gx, gw, gb

@@ -153,6 +153,6 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
     pd = conv_padding(padding, tuple(w.shape[2:4]) if w.ndim == 4 else (1, 1), dl, st, op)
     conv2d_check(x.data, w, None if bias is None else bias.data, st, pd, dl, int(groups), op)
     kw = dict(stride=st, padding=pd, dilation=dl, groups=int(groups))
-    if bias is None:
-        return _Conv2dOp.apply(x, weight, None, **kw)
+    if bias is None:  # no None among the graph inputs (explain lists them)
+        return _Conv2dOp.apply(x, weight, **kw)
     return _Conv2dOp.apply(x, weight, bias, **kw)

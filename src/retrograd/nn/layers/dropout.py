@@ -7,10 +7,11 @@ from ...tensor import Tensor
 from ..module import Module
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)`` (training
     only; the identity otherwise or when ``p == 0``). The mask comes from
-    ``rg.manual_seed``'s generator, so a seeded run is repeatable."""
+    ``rg.manual_seed``'s generator, so a seeded run is repeatable. ``inplace`` is accepted
+    for PyTorch compatibility; the result is always a new tensor."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability p must be between 0 and 1, got {p}")
     if not training or p == 0.0:

@@ -38,8 +38,15 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
                          "training=False")
     rm = None if running_mean is None else running_mean.data
     rv = None if running_var is None else running_var.data
-    return _BatchNormOp.apply(x, weight, bias, running_mean=rm, running_var=rv,
-                              training=training, momentum=momentum, eps=eps)
+    kw = dict(running_mean=rm, running_var=rv, training=training, momentum=momentum, eps=eps)
+    # no None among the graph inputs (explain lists them); a lone bias needs a weight slot
+    if bias is not None:
+        if weight is None:
+            weight = Tensor(np.ones(x.data.shape[1], dtype=x.data.dtype))
+        return _BatchNormOp.apply(x, weight, bias, **kw)
+    if weight is not None:
+        return _BatchNormOp.apply(x, weight, **kw)
+    return _BatchNormOp.apply(x, **kw)
 
 
 class _BatchNorm(Module):
