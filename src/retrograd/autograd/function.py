@@ -160,6 +160,27 @@ class Function:
                 out = fn.forward(a, b, **kwargs)
                 if record:
                     fn.needs = (ga, gb)
+            elif n == 3:  # linear(x, weight, bias), where(cond, x, y), ...
+                a, b, c = args
+                if isinstance(a, Tensor):
+                    ga = a._requires_grad
+                    a = a.data
+                else:
+                    ga = False
+                if isinstance(b, Tensor):
+                    gb = b._requires_grad
+                    b = b.data
+                else:
+                    gb = False
+                if isinstance(c, Tensor):
+                    gc = c._requires_grad
+                    c = c.data
+                else:
+                    gc = False
+                record = (ga or gb or gc) and STATE.enabled
+                out = fn.forward(a, b, c, **kwargs)
+                if record:
+                    fn.needs = (ga, gb, gc)
             else:
                 needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
                 record = STATE.enabled and True in needs
