@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.function import Function
+from ._reduce import sum_columns
 from ._shapes import sum_to
 
 # Below this many elements `out + b` (a new array) beats `out += b`: NumPy's in-place
@@ -127,7 +128,7 @@ class Linear(Function):
             gw = g2.T.dot(x2)
         gb = None
         if len(n) > 2 and n[2]:
-            gb = g2.sum(axis=0)
+            gb = sum_columns(g2)
             if np.ndim(self.inputs[2].data) == 0:
                 gb = gb.sum()
         return gx, gw, gb

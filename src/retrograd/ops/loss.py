@@ -18,6 +18,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..autograd.numerics import quiet
+from ._reduce import max_rows, sum_rows
 from .activation import sigmoid_array
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -135,20 +136,6 @@ def _labels_below(y: np.ndarray, c: int) -> bool:
 _UNSIGNED = {np.dtype(f"i{k}"): np.dtype(f"u{k}") for k in (1, 2, 4, 8)}
 
 
-_ONES: dict = {}  # (C, dtype) -> ones(C), read-only: row sums as one matrix-vector product
-
-
-def _row_sums(z: np.ndarray) -> np.ndarray:
-    if z.dtype.char not in "fd":
-        return z.sum(axis=1)
-    key = (z.shape[1], z.dtype)
-    ones = _ONES.get(key)
-    if ones is None:
-        ones = _ONES[key] = np.ones(z.shape[1], z.dtype)
-        ones.setflags(write=False)
-    return z.dot(ones)  # BLAS gemv: ~5x faster than z.sum(axis=1) for small C
-
-
 _ARANGE = [np.arange(0)]
 
 
@@ -226,10 +213,10 @@ class CrossEntropy(Function):
             self.t_scale = 1.0
             return self._soft(x, t, weight, reduction, n, out_shape)
         with quiet:
-            z = rows - rows.max(axis=1, keepdims=True)
+            z = rows - max_rows(rows)
             z_y = z[r, y]
             np.exp(z, out=z)
-            s = _row_sums(z)
+            s = sum_rows(z)
             z /= s[:, None]  # z is now softmax(x) = a, kept for the VJP
             loss = np.log(s) - z_y  # -log a_y
         if w is not None:
