@@ -63,7 +63,7 @@ class Linear(Module):
                              f"(*, {self.in_features}), got {tuple(x.shape)}")
         # the registry directly: self.weight goes through Module.__getattr__ (~1 us each)
         params = self._parameters
-        bias = params["bias"]
+        bias = params.get("bias")  # absent: built with bias=False
         if bias is None:
             return _LinearOp.apply(x, params["weight"])
         return _LinearOp.apply(x, params["weight"], bias)
