@@ -41,16 +41,6 @@ from .numerics import quiet_off, quiet_on
 # that made it read-only, or "" if it already was read-only).
 
 
-def _use_leaf(t: Any, op: str) -> None:
-    arr = t.data
-    if arr.flags.writeable:
-        arr.setflags(write=False)
-        t._used_by = op
-    else:
-        t._used_by = ""
-    t._uses = 1
-
-
 def _unuse_leaves(leaves: list) -> None:
     for t in leaves:
         u = t._uses - 1
@@ -160,6 +150,27 @@ class Function:
                 out = fn.forward(a, b, **kwargs)
                 if record:
                     fn.needs = (ga, gb)
+            elif n == 3:  # linear(x, weight, bias), where(cond, x, y), ...
+                a, b, c = args
+                if isinstance(a, Tensor):
+                    ga = a._requires_grad
+                    a = a.data
+                else:
+                    ga = False
+                if isinstance(b, Tensor):
+                    gb = b._requires_grad
+                    b = b.data
+                else:
+                    gb = False
+                if isinstance(c, Tensor):
+                    gc = c._requires_grad
+                    c = c.data
+                else:
+                    gc = False
+                record = (ga or gb or gc) and STATE.enabled
+                out = fn.forward(a, b, c, **kwargs)
+                if record:
+                    fn.needs = (ga, gb, gc)
             else:
                 needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
                 record = STATE.enabled and True in needs
@@ -193,8 +204,14 @@ class Function:
             if isinstance(a, Tensor) and a._node is None:
                 if a._uses:
                     a._uses += 1
-                else:
-                    _use_leaf(a, cls.__name__)
+                else:  # _use_leaf(a, cls.__name__), inlined
+                    arr = a.data
+                    if arr.flags.writeable:
+                        arr.setflags(write=False)
+                        a._used_by = cls.__name__
+                    else:
+                        a._used_by = ""
+                    a._uses = 1
                 if leaves is None:
                     leaves = [a]
                 else:

@@ -36,12 +36,26 @@ def sigmoid_array(x: np.ndarray) -> np.ndarray:
     return out
 
 
+# Per float dtype, the least x for which e^-x is finite: from there on 1 / (1 + e^-x) is
+# accurate as it stands (to the last subnormal), so the fast form needs one min() to check.
+_EXP_SAFE = {np.dtype(t): -float(np.log(np.finfo(t).max)) * 0.999
+             for t in (np.float16, np.float32, np.float64)}
+
+
 class Sigmoid(Function):
     """out = 1 / (1 + e^-x)."""
 
     def forward(self, x):
-        out = sigmoid_array(x)
-        self.save(out)
+        lo = _EXP_SAFE.get(x.dtype) if type(x) is np.ndarray and x.ndim and x.size else None
+        if lo is not None and x.min() >= lo:
+            # Fast form, 3 ufuncs instead of 7 (apply() has already silenced warnings)
+            out = np.negative(x)
+            np.exp(out, out=out)
+            out += 1
+            np.reciprocal(out, out=out)
+        else:
+            out = sigmoid_array(x)
+        self.saved = (out,)  # self.save(), inlined
         return out
 
     def backward(self, grad):

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.function import Function
+from ._reduce import sum_columns
 from ._shapes import sum_to
+
+# Below this many elements `out + b` (a new array) beats `out += b`: NumPy's in-place
+# operator has a fixed cost of ~1 us, an allocation that small far less.
+_INPLACE_MIN = 4096
 
 
 def _matmul_error(x: np.ndarray, y: np.ndarray) -> ValueError:
@@ -26,8 +31,10 @@ class MatMul(Function):
     def forward(self, x, y):
         if type(x) is not np.ndarray or type(y) is not np.ndarray:  # constants: scalars
             x, y = np.asarray(x), np.asarray(y)
-        self.save(x, y)
+        self.saved = (x, y)  # self.save(), inlined
         try:
+            if len(x.shape) == 2 and len(y.shape) == 2:
+                return x.dot(y)  # = np.matmul for 2-D, ~1 us less call overhead
             return np.matmul(x, y)
         except ValueError:
             raise _matmul_error(x, y) from None
@@ -41,9 +48,9 @@ class MatMul(Function):
             gx = gy = None
             if n[0]:
                 # x = W.T (F-ordered): make the gradient in W's layout (see _transposed)
-                gx = (y @ grad.T).T if _transposed(x) else grad @ y.T
+                gx = y.dot(grad.T).T if _transposed(x) else grad.dot(y.T)
             if n[1]:
-                gy = (grad.T @ x).T if _transposed(y) else x.T @ grad
+                gy = grad.T.dot(x).T if _transposed(y) else x.T.dot(grad)
             return gx, gy
         x2 = x[None, :] if x.ndim == 1 else x
         y2 = y[:, None] if y.ndim == 1 else y
@@ -87,33 +94,43 @@ class Linear(Function):
     """
 
     def forward(self, x, weight, bias=None):
-        if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        ws = weight.shape
+        if len(ws) != 2 or not x.shape or x.shape[-1] != ws[1]:
             raise ValueError(
                 f"linear: input of shape {x.shape} does not match weight of shape "
                 f"{weight.shape} (expected input (..., {weight.shape[-1]}))"
             )
-        if bias is not None and np.shape(bias) not in ((weight.shape[0],), ()):
+        if bias is not None and (bias.shape if type(bias) is np.ndarray else np.shape(bias)) \
+                not in ((ws[0],), ()):
             raise ValueError(f"linear: bias of shape {np.shape(bias)} does not match weight of "
                              f"shape {weight.shape} (expected ({weight.shape[0]},))")
-        self.save(x, weight)
-        out = x @ weight.T
+        self.saved = (x, weight)  # self.save(), inlined
+        # ndarray.dot is np.matmul for 2-D operands, with ~1 us less call overhead
+        out = x.dot(weight.T) if len(x.shape) == 2 else x @ weight.T
         if bias is not None:
-            out += bias  # out is fresh: add the bias in place
+            if out.size > _INPLACE_MIN:
+                out += bias  # out is fresh: add the bias in place (no new array)
+            else:
+                out = out + bias  # small: a new array costs less than the in-place ufunc
         return out
 
     def backward(self, grad):
         # BP: dC/dx = delta W, dC/dW = delta^T x (= delta a^T per sample), dC/db = sum delta
         x, w = self.saved
         n = self.needs
-        g2 = grad.reshape(-1, grad.shape[-1]) if grad.ndim != 2 else grad
-        gx = (grad @ w) if n[0] else None
+        if grad.ndim == 2:
+            g2 = grad
+            gx = grad.dot(w) if n[0] else None
+        else:
+            g2 = grad.reshape(-1, grad.shape[-1])
+            gx = (grad @ w) if n[0] else None
         gw = None
         if n[1]:
             x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-            gw = g2.T @ x2
+            gw = g2.T.dot(x2)
         gb = None
         if len(n) > 2 and n[2]:
-            gb = g2.sum(axis=0)
+            gb = sum_columns(g2)
             if np.ndim(self.inputs[2].data) == 0:
                 gb = gb.sum()
         return gx, gw, gb

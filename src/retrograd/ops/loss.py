@@ -18,6 +18,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..autograd.numerics import quiet
+from ._reduce import max_rows, sum_rows
 from .activation import sigmoid_array
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -107,7 +108,7 @@ def _class_rows(x: np.ndarray, target: np.ndarray, op: str, ignore_index: int
     c = x.shape[0] if x.ndim == 1 else x.shape[1]
     rows = _rows(x, c)
     y = target.reshape(-1)
-    if not 0 <= ignore_index < c and (y.size == 0 or (y.min() >= 0 and y.max() < c)):
+    if not 0 <= ignore_index < c and (y.size == 0 or _labels_below(y, c)):
         return rows, y, None, want  # the common case: every label valid, none ignored
     valid = y != ignore_index
     bad = valid & ((y < 0) | (y >= c))
@@ -119,6 +120,30 @@ def _class_rows(x: np.ndarray, target: np.ndarray, op: str, ignore_index: int
     if not all_valid:
         y = np.where(valid, y, 0)  # any index in range; those rows get zero weight
     return rows, y, (None if all_valid else valid), want
+
+
+def _labels_below(y: np.ndarray, c: int) -> bool:
+    """True if every label lies in [0, c): one max() of the labels seen as unsigned (a
+    negative label becomes huge) instead of a min() and a max()."""
+    u = _UNSIGNED.get(y.dtype)
+    if u is not None:
+        y = y.view(u)
+    return bool(y.max() < c)
+
+
+_UNSIGNED = {np.dtype(f"i{k}"): np.dtype(f"u{k}") for k in (1, 2, 4, 8)}
+
+
+_ARANGE = [np.arange(0)]
+
+
+def _arange(n: int) -> np.ndarray:
+    """np.arange(n), kept from the last call (batches usually repeat their size)."""
+    r = _ARANGE[0]
+    if r.shape[0] != n:
+        r = _ARANGE[0] = np.arange(n)
+        r.setflags(write=False)
+    return r
 
 
 def _row_weights(y: np.ndarray, valid: np.ndarray | None, weight: np.ndarray | None,
@@ -178,7 +203,7 @@ class CrossEntropy(Function):
         c = rows.shape[1]
         weight = _check_weight(weight, c, "cross_entropy")
         w = _row_weights(y, valid, weight, x.dtype)
-        r = np.arange(rows.shape[0])
+        r = _arange(rows.shape[0])
         n = rows.shape[0] if w is None else w.sum()
         if eps:
             # Label smoothing: the target is (1 - eps) onehot(y) + eps / C (0 on ignored rows);
@@ -190,10 +215,10 @@ class CrossEntropy(Function):
             self.t_scale = 1.0
             return self._soft(x, t, weight, reduction, n, out_shape)
         with quiet:
-            z = rows - rows.max(axis=1, keepdims=True)
+            z = rows - max_rows(rows)
             z_y = z[r, y]
             np.exp(z, out=z)
-            s = z.sum(axis=1)
+            s = sum_rows(z)
             z /= s[:, None]  # z is now softmax(x) = a, kept for the VJP
             loss = np.log(s) - z_y  # -log a_y
         if w is not None:
@@ -238,7 +263,7 @@ class CrossEntropy(Function):
             # upstream gradient and the class weight of each row.
             # (A new array, not self.p in place: retain_graph may run this backward again.)
             gx = self.p * (coef[:, None] if coef.ndim else coef)
-            gx[np.arange(gx.shape[0]), self.y] -= coef
+            gx[_arange(gx.shape[0]), self.y] -= coef
         return _unrows(gx, self.shape), gt
 
     def _dtype(self) -> np.dtype:

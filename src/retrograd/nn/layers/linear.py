@@ -57,12 +57,16 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
+        shape = x.shape
+        if not shape or shape[-1] != self.in_features:
             raise ValueError(f"Linear(in_features={self.in_features}): expected input of shape "
                              f"(*, {self.in_features}), got {tuple(x.shape)}")
-        if self.bias is None:
-            return _LinearOp.apply(x, self.weight)
-        return _LinearOp.apply(x, self.weight, self.bias)
+        # the registry directly: self.weight goes through Module.__getattr__ (~1 us each)
+        params = self._parameters
+        bias = params.get("bias")  # absent: built with bias=False
+        if bias is None:
+            return _LinearOp.apply(x, params["weight"])
+        return _LinearOp.apply(x, params["weight"], bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
