@@ -111,6 +111,45 @@ def test_conv2d_gradcheck_channels_last_input():
                                        requires_grad=True), w])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv2d_chunked_im2col_matches_whole_matrix_and_torch(torch, monkeypatch, dtype):
+    # The patch matrix is built a few samples at a time when it is large; shrink the chunk
+    # size so that this small case takes that path with a ragged last chunk (7 samples)
+    # on both the forward/weight-gradient im2col and the transposed-conv input gradient.
+    from retrograd.ops import conv as conv_ops
+
+    rng = np.random.default_rng(7)
+    x = np.ascontiguousarray(rng.standard_normal((7, 5, 6, 16)).astype(dtype))
+    x = x.transpose(0, 3, 1, 2)  # channels-last, as a previous conv's output
+    w = rng.standard_normal((16, 16, 3, 3)).astype(dtype)
+    up = rng.standard_normal((7, 16, 5, 6)).astype(dtype)
+
+    def run(chunk_bytes):
+        monkeypatch.setattr(conv_ops, "CHUNK_BYTES", chunk_bytes)
+        xt = rg.tensor(np.ascontiguousarray(x), requires_grad=True)
+        xt.data = x
+        wt = rg.tensor(w, requires_grad=True)
+        out = F.conv2d(xt, wt, padding=1)
+        node = out._node
+        out.backward(rg.tensor(up))
+        return node.chunked, out.numpy(), xt.grad.numpy(), wt.grad.numpy()
+
+    sample_bytes = 5 * 6 * 144 * x.itemsize  # one sample's patch rows: Ho*Wo rows of 3*3*16
+    chunked = run(3 * sample_bytes)  # room for 3 samples: chunks of 3, 3 and 1
+    whole = run(1 << 40)
+    assert chunked[0] and not whole[0]
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    for a, b in zip(chunked[1:], whole[1:]):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    tx = torch.tensor(np.ascontiguousarray(x), requires_grad=True)
+    tw = torch.tensor(w, requires_grad=True)
+    tout = torch.nn.functional.conv2d(tx, tw, padding=1)
+    tout.backward(torch.tensor(up))
+    np.testing.assert_allclose(chunked[1], tout.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(chunked[2], tx.grad.numpy(), rtol=tol, atol=tol * 10)
+    np.testing.assert_allclose(chunked[3], tw.grad.numpy(), rtol=tol, atol=tol * 10)
+
+
 def test_conv2d_float32_lenet_sizes_match_torch(torch):
     rng = np.random.default_rng(4)
     x = rng.random((8, 6, 14, 14), dtype=np.float32)
