@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.function import Function
-from ..autograd.numerics import quiet
+from ..autograd.numerics import quiet, quiet_off, quiet_on
 from ._reduce import max_rows, sum_rows
 from .activation import sigmoid_array
 
@@ -54,8 +54,11 @@ def _upstream(grad: np.ndarray, reduction: str, n: Any) -> Any:
         return grad
     if reduction == "sum":
         return grad.reshape(())
-    with quiet:
+    token = quiet_on()  # the C-level form of `with quiet:` (this runs every backward)
+    try:
         return grad.reshape(()) / n
+    finally:
+        quiet_off(token)
 
 
 def _same_shape(x: np.ndarray, y: np.ndarray, op: str) -> None:
@@ -144,6 +147,20 @@ def _arange(n: int) -> np.ndarray:
     if r.shape[0] != n:
         r = _ARANGE[0] = np.arange(n)
         r.setflags(write=False)
+    return r
+
+
+_ROW_STARTS = [(0, 0, np.arange(0))]
+
+
+def _row_starts(n: int, c: int) -> np.ndarray:
+    """``np.arange(n) * c``: flat index of each row's start in an (n, c) C-ordered array,
+    kept from the last call like :func:`_arange`."""
+    key_n, key_c, r = _ROW_STARTS[0]
+    if key_n != n or key_c != c:
+        r = np.arange(n) * c
+        r.setflags(write=False)
+        _ROW_STARTS[0] = (n, c, r)
     return r
 
 
@@ -264,7 +281,12 @@ class CrossEntropy(Function):
             # upstream gradient and the class weight of each row.
             # (A new array, not self.p in place: retain_graph may run this backward again.)
             gx = self.p * (coef[:, None] if coef.ndim else coef)
-            gx[_arange(gx.shape[0]), self.y] -= coef
+            m, c = gx.shape
+            if gx.flags.c_contiguous and self.y.dtype.kind == "i":  # (uint64 + int64 is float)
+                # The same subtraction through flat indices: ~2 us less than gx[r, y].
+                gx.reshape(-1)[_row_starts(m, c) + self.y] -= coef
+            else:
+                gx[_arange(m), self.y] -= coef
         return _unrows(gx, self.shape), gt
 
     def _dtype(self) -> np.dtype:
