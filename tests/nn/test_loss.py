@@ -339,3 +339,22 @@ def test_binary_and_regression_losses_equal_their_compositions(reduction):
         v2, g2 = _value_and_grad(composed, x)
         np.testing.assert_allclose(v1, v2, rtol=1e-12)
         np.testing.assert_allclose(g1, g2, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.uint64])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_cross_entropy_grad_same_for_every_label_dtype(dtype, reduction):
+    # The backward subtracts at flat indices for signed labels and at (row, label) pairs
+    # otherwise; both must give the gradient of the explicit softmax-minus-onehot formula.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((7, 4))
+    y = rng.integers(0, 4, 7)
+    t = rg.tensor(x, requires_grad=True)
+    out = F.cross_entropy(t, rg.tensor(y.astype(dtype)), reduction=reduction)
+    up = np.linspace(0.5, 2.0, 7) if reduction == "none" else 1.0
+    out.backward(up if reduction == "none" else None)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    p[np.arange(7), y] -= 1
+    want = p * (np.asarray(up)[:, None] if reduction == "none" else 1 / 7)
+    np.testing.assert_allclose(t.grad.numpy(), want, rtol=1e-12, atol=1e-14)

@@ -65,7 +65,9 @@ class CrossEntropyLoss(_Loss):
         self.label_smoothing = label_smoothing
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.cross_entropy(input, target, weight=self.weight,
+        buffers = self._buffers  # self.weight goes through Module.__getattr__ (~1 us)
+        weight = buffers["weight"] if "weight" in buffers else self.weight
+        return F.cross_entropy(input, target, weight=weight,
                                ignore_index=self.ignore_index, reduction=self.reduction,
                                label_smoothing=self.label_smoothing)
 

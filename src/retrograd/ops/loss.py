@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.function import Function
-from ..autograd.numerics import quiet
+from ..autograd.numerics import quiet, quiet_off, quiet_on
 from ._reduce import max_rows, sum_rows
 from .activation import sigmoid_array
 
@@ -43,8 +43,9 @@ def _reduce(loss: np.ndarray, reduction: str, denom: Any = None) -> np.ndarray:
     if reduction == "sum":
         return np.asarray(total, dtype=loss.dtype)
     n = loss.size if denom is None else denom
-    with quiet:  # an empty batch (or every label ignored) gives NaN, as in PyTorch
-        return np.asarray(total / n, dtype=loss.dtype)
+    # An empty batch (or every label ignored) gives NaN, as in PyTorch, without a warning:
+    # forwards run under Function.apply, which already turned NumPy's warnings off.
+    return np.asarray(total / n, dtype=loss.dtype)
 
 
 def _upstream(grad: np.ndarray, reduction: str, n: Any) -> Any:
@@ -53,8 +54,11 @@ def _upstream(grad: np.ndarray, reduction: str, n: Any) -> Any:
         return grad
     if reduction == "sum":
         return grad.reshape(())
-    with quiet:
+    token = quiet_on()  # the C-level form of `with quiet:` (this runs every backward)
+    try:
         return grad.reshape(()) / n
+    finally:
+        quiet_off(token)
 
 
 def _same_shape(x: np.ndarray, y: np.ndarray, op: str) -> None:
@@ -146,6 +150,20 @@ def _arange(n: int) -> np.ndarray:
     return r
 
 
+_ROW_STARTS = [(0, 0, np.arange(0))]
+
+
+def _row_starts(n: int, c: int) -> np.ndarray:
+    """``np.arange(n) * c``: flat index of each row's start in an (n, c) C-ordered array,
+    kept from the last call like :func:`_arange`."""
+    key_n, key_c, r = _ROW_STARTS[0]
+    if key_n != n or key_c != c:
+        r = np.arange(n) * c
+        r.setflags(write=False)
+        _ROW_STARTS[0] = (n, c, r)
+    return r
+
+
 def _row_weights(y: np.ndarray, valid: np.ndarray | None, weight: np.ndarray | None,
                  dtype: np.dtype) -> np.ndarray | None:
     """w_{y_i} per row (0 for ignored rows), or None when every row has weight 1."""
@@ -214,16 +232,20 @@ class CrossEntropy(Function):
                 t[~valid] = 0
             self.t_scale = 1.0
             return self._soft(x, t, weight, reduction, n, out_shape)
-        with quiet:
-            z = rows - max_rows(rows)
-            z_y = z[r, y]
-            np.exp(z, out=z)
-            s = sum_rows(z)
-            z /= s[:, None]  # z is now softmax(x) = a, kept for the VJP
-            loss = np.log(s) - z_y  # -log a_y
+        # (No `with quiet` here: Function.apply runs every forward with warnings off.)
+        z = rows - max_rows(rows)
+        # Flat indices of the labelled entries: cheaper than z[r, y] here and again in the
+        # VJP (not for unsigned labels: uint64 + int64 promotes to float).
+        flat = _row_starts(*rows.shape) + y if y.dtype.kind == "i" else None
+        z_y = z[r, y] if flat is None else z.reshape(-1)[flat]
+        np.exp(z, out=z)
+        s = sum_rows(z)
+        z /= s[:, None]  # z is now softmax(x) = a, kept for the VJP
+        loss = np.log(s) - z_y  # -log a_y
         if w is not None:
             loss *= w
         self.p, self.y, self.w, self.soft, self.n = z, y, w, False, n
+        self.flat = flat
         return _reduce(loss.reshape(out_shape), reduction, n)
 
     def _soft(self, x, trows, w, reduction, n, out_shape):
@@ -263,7 +285,12 @@ class CrossEntropy(Function):
             # upstream gradient and the class weight of each row.
             # (A new array, not self.p in place: retain_graph may run this backward again.)
             gx = self.p * (coef[:, None] if coef.ndim else coef)
-            gx[_arange(gx.shape[0]), self.y] -= coef
+            flat = self.flat
+            if flat is not None and gx.flags.c_contiguous:
+                # The same subtraction through flat indices: ~2 us less than gx[r, y].
+                gx.reshape(-1)[flat] -= coef
+            else:
+                gx[_arange(gx.shape[0]), self.y] -= coef
         return _unrows(gx, self.shape), gt
 
     def _dtype(self) -> np.dtype:
