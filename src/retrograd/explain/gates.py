@@ -18,6 +18,7 @@ import numpy as np
 
 from ..autograd import engine as _engine
 from ..autograd.function import Function
+from ..autograd.numerics import quiet
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..tensor import Tensor
@@ -197,7 +198,8 @@ class Trace(Renderable):
         if not any(want):
             return []
         try:
-            res = node.backward(np.ones(out_shape, dtype=np.asarray(g).dtype))
+            with quiet:  # a VJP called outside the engine: silence warnings as it does
+                res = node.backward(np.ones(out_shape, dtype=np.asarray(g).dtype))
         except Exception:  # noqa: BLE001 - an op whose backward cannot be replayed
             return []
         if type(res) is not tuple:

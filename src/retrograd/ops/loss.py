@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from ..autograd.function import Function
-from ..autograd.numerics import quiet, quiet_off, quiet_on
 from ._reduce import max_rows, sum_rows
 from .activation import sigmoid_array
 
@@ -54,11 +53,7 @@ def _upstream(grad: np.ndarray, reduction: str, n: Any) -> Any:
         return grad
     if reduction == "sum":
         return grad.reshape(())
-    token = quiet_on()  # the C-level form of `with quiet:` (this runs every backward)
-    try:
-        return grad.reshape(()) / n
-    finally:
-        quiet_off(token)
+    return grad.reshape(()) / n  # (the engine runs every VJP with warnings off)
 
 
 def _same_shape(x: np.ndarray, y: np.ndarray, op: str) -> None:
@@ -254,10 +249,9 @@ class CrossEntropy(Function):
         rows = _rows(x, c)
         if w is not None:
             trows = trows * w
-        with quiet:
-            z = rows - rows.max(axis=1, keepdims=True)
-            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-            loss = -(trows * logp).sum(axis=1).astype(x.dtype, copy=False)
+        z = rows - rows.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        loss = -(trows * logp).sum(axis=1).astype(x.dtype, copy=False)
         self.logp, self.t, self.w, self.soft, self.n = logp, trows, w, True, n
         return _reduce(loss.reshape(out_shape), reduction, n)
 
@@ -362,9 +356,8 @@ class BCELoss(_BinaryLoss):
             raise ValueError(f"binary_cross_entropy: every input must be a probability in "
                              f"[0, 1], got {bad} (use binary_cross_entropy_with_logits for "
                              "raw scores)")
-        with quiet:
-            log_x = np.maximum(np.log(x), _LOG_FLOOR)
-            log_1mx = np.maximum(np.log1p(-x), _LOG_FLOOR)
+        log_x = np.maximum(np.log(x), _LOG_FLOOR)  # log 0 = -inf, floored (no warning:
+        log_1mx = np.maximum(np.log1p(-x), _LOG_FLOOR)  # Function.apply silences them)
         self.log_x, self.log_1mx = log_x, log_1mx
         return self._finish(-(y * (log_x - log_1mx) + log_1mx), x, y, weight, reduction)
 
@@ -388,9 +381,8 @@ class BCEWithLogitsLoss(_BinaryLoss):
         _check_float(x, op)
         y = np.asarray(y)
         _same_shape(x, y, op)
-        with quiet:
-            # softplus(-x) = log(1 + e^{-x}) = max(-x, 0) + log1p(e^{-|x|}): no overflow
-            sp = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
+        # softplus(-x) = log(1 + e^{-x}) = max(-x, 0) + log1p(e^{-|x|}): no overflow
+        sp = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
         c = None if pos_weight is None else 1 + (pos_weight - 1) * y
         self.sp, self.c, self.pw = sp, c, pos_weight
         return self._finish((1 - y) * x + (sp if c is None else c * sp), x, y, weight,
