@@ -43,6 +43,17 @@ def require_torch():
     return torch
 
 
+def require_module(name: str):
+    """Import a test dependency (scikit-learn, tqdm, ...), or skip/fail as the environment
+    demands: in CI a missing one fails, unlike ``pytest.importorskip``."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        _need(False, f"the Python package {name!r}")
+
+
 def require_program(name: str) -> str:
     path = shutil.which(name)
     _need(path is not None, f"the program {name!r}")

@@ -11,12 +11,13 @@ import urllib.request
 import numpy as np
 import pytest
 
+from conftest import require_module
 from retrograd.data import ChecksumError, load_digits, load_mnist, read_idx, verify_checksum
 from retrograd.data import datasets as ds
 
 
 def test_load_digits_matches_scikit_learn():
-    sk = pytest.importorskip("sklearn.datasets")
+    sk = require_module("sklearn.datasets")
     X, y = load_digits()
     ref = sk.load_digits()
     assert X.shape == (1797, 64) and X.dtype == np.float32

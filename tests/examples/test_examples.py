@@ -8,6 +8,8 @@ import os
 import numpy as np
 import pytest
 
+from conftest import require_module
+
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
 
 
@@ -45,7 +47,7 @@ def test_seed000_batch_average_is_not_the_sum():
 
 @pytest.mark.slow
 def test_seed001_classification_reaches_085():
-    pytest.importorskip("sklearn")
+    require_module("sklearn")
     ex = load_example("seed001_classification")
     r = ex.main(verbose=False)
     assert r["test_accuracy"] >= 0.85

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import retrograd as rg
+from conftest import require_module
 from retrograd import nn, optim
 from retrograd.data import DataLoader, TensorDataset
 from retrograd.train import (
@@ -228,7 +229,7 @@ def test_custom_metric_and_bad_arguments():
 
 
 def test_progress_bar_shows_epochs(capsys):
-    pytest.importorskip("tqdm")
+    require_module("tqdm")
     X, y = blobs(32)
     model = small_model()
     fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
