@@ -15,7 +15,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..nn.layers.normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
 from ..nn.module import Module
-from ..ops.norm import _rows, _unrows
+from ..ops.norm import _rows, _unrows, update_running
 from ..tensor import Tensor
 from . import world as _world
 
@@ -44,12 +44,7 @@ class SyncBatchNormOp(Function):
                              f"ranks in training mode, got {int(total)}")
         mean = (counts @ means) / total
         var = (m2s.sum(axis=0) + counts @ (means - mean) ** 2) / total  # biased
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean
-        if running_var is not None:
-            running_var *= 1 - momentum
-            running_var += (momentum * total / (total - 1)) * var  # unbiased, as PyTorch
+        update_running(running_mean, running_var, mean, var, total, momentum)
         inv_std = (1.0 / np.sqrt(var + eps)).astype(dt, copy=False)
         scale = inv_std if weight is None else weight * inv_std
         xc = x2 - mean.astype(dt, copy=False)

@@ -30,6 +30,18 @@ def coldot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return colsum(a * b)
 
 
+def update_running(running_mean: np.ndarray | None, running_var: np.ndarray | None,
+                   mean: np.ndarray, var: np.ndarray, n: int, momentum: float) -> None:
+    """PyTorch's running statistics, in place: r = (1 - momentum) r + momentum * batch value,
+    with the batch's *unbiased* variance (``var`` is the biased one over ``n`` values)."""
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+    if running_var is not None:
+        running_var *= 1 - momentum
+        running_var += (momentum * n / (n - 1)) * var
+
+
 def _rows(x: np.ndarray) -> tuple[np.ndarray, tuple]:
     """``x`` with the channel axis last and the others flattened: ``(M, C)``."""
     if x.ndim == 2:
@@ -73,12 +85,7 @@ class BatchNorm(Function):
             xc = (wide.view(x2) - wide.vec(mean, dt)).reshape(m, c)
             var = coldot(xc, xc) / m  # biased variance
             inv_std = 1.0 / np.sqrt(var + eps)
-            if running_mean is not None:
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean
-            if running_var is not None:
-                running_var *= 1 - momentum
-                running_var += (momentum * m / (m - 1)) * var  # unbiased, as PyTorch
+            update_running(running_mean, running_var, mean, var, m, momentum)
             scale = inv_std if weight is None else weight * inv_std
             out = wide.view(xc) * wide.vec(scale, dt)
             self.save(xc, None, None)  # freed by the engine after backward
