@@ -204,7 +204,7 @@ class Function:
             if isinstance(a, Tensor) and a._node is None:
                 if a._uses:
                     a._uses += 1
-                else:  # _use_leaf(a, cls.__name__), inlined
+                else:  # the first live node using this leaf: protect its array (R2)
                     arr = a.data
                     if arr.flags.writeable:
                         arr.setflags(write=False)

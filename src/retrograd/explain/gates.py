@@ -100,7 +100,6 @@ class GateLeaf:
     grad_before: bool            # .grad was already set when the trace started
     passes: int = 0              # traced backward calls that accumulated into .grad
     pieces: list = field(default_factory=list)
-    pass_grad: np.ndarray | None = None
     grad_after: np.ndarray | None = None   # .grad right after the last traced backward
 
     @property
@@ -143,14 +142,12 @@ class Trace(Renderable):
             nd.pieces = []
         for lf in self.leaves:
             lf.pieces = []
-            lf.pass_grad = None
 
         def observe(node: Any, g: Any, in_grads: Any) -> None:
             if in_grads is None:  # a leaf's accumulation
                 i = self._leaf_index.get(id(node))
                 if i is not None and self.leaves[i].tensor is node:
                     lf = self.leaves[i]
-                    lf.pass_grad = np.array(g, copy=True)
                     lf.passes += 1
                 return
             i = self._fn_index.get(id(node))

@@ -110,7 +110,6 @@ class LayerRecord:
     Delta: np.ndarray | None = None     # Δ^l = ∂C/∂a^{l-1} = δ^l W, sent back
     dW: np.ndarray | None = None        # ∂C/∂W^l = weight.grad
     db: np.ndarray | None = None        # ∂C/∂b^l = bias.grad
-    param_names: tuple = ()
 
 
 @dataclass
@@ -318,12 +317,11 @@ def backprop(model: Module, x: Any, y: Any, loss_fn: Callable[[Tensor, Any], Ten
                 layers[-1].act_modules = pending
             pending = []
             a_prev = c.inputs[0]
-            names = tuple(f"{c.name}.{k}" for k, p in m._parameters.items() if p is not None)
             rec = LayerRecord(index=len(layers) + 2, name=c.name, activation="identity",
                               act_modules=[], weight=m.weight.data.copy(),
                               bias=None if m.bias is None else m.bias.data.copy(),
                               a_prev=a_prev.data.copy(), z=c.output.data.copy(),
-                              a=c.output.data.copy(), param_names=names)
+                              a=c.output.data.copy())
             rec._z_t, rec._a_prev_t, rec._mod = c.output, a_prev, m  # type: ignore[attr-defined]
             layers.append(rec)
         elif any(True for _ in m.parameters(recurse=False)):
