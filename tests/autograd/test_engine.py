@@ -204,6 +204,73 @@ def test_dropping_a_graph_without_backward_releases_protection():
     np.testing.assert_array_equal(w.numpy(), [2.0, 3.0])
 
 
+def test_only_arrays_a_backward_reads_are_protected():
+    # Linear reads x and W (saves = (0, 1)), not its bias or its output
+    x = rg.tensor(np.ones((3, 2)))
+    w = f64(np.full((4, 2), 0.5))
+    b = f64(np.zeros(4))
+    h = rg.nn.functional.linear(x, w, b)
+    assert not x.numpy().flags.writeable and not w.numpy().flags.writeable
+    assert b.numpy().flags.writeable and h.numpy().flags.writeable
+    with rg.no_grad():
+        h += 1  # nothing saved h: allowed, as in PyTorch
+    s = h.sigmoid()  # Sigmoid reads its output only (saves = ("out",))
+    assert h.numpy().flags.writeable and not s.numpy().flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        s.numpy()[0, 0] = 0.0
+    s.sum().backward()
+    a = 1 / (1 + np.exp(-(np.full((3, 4), 1.0) + 1)))  # h = x W^T + b + 1 = 2
+    np.testing.assert_allclose(b.grad.numpy(), (a * (1 - a)).sum(0))
+    assert x.numpy().flags.writeable and w.numpy().flags.writeable  # given back
+    assert s.numpy().flags.writeable
+
+
+def test_a_consumer_that_saves_an_unsaved_output_protects_it_naming_the_producer():
+    x = f64([1.0, 2.0])
+    h = x + 1                     # Add saves nothing ...
+    assert h.numpy().flags.writeable
+    z = (h * h).sum()             # ... but Mul reads h: now it is protected
+    with rg.no_grad():
+        with pytest.raises(RuntimeError, match=r"output of Add\) may be needed"):
+            h += 1
+    z.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.array([2.0, 3.0]))
+    assert h.numpy().flags.writeable
+
+
+@pytest.mark.parametrize("labels_dtype", [np.int64, np.uint8])
+def test_changing_cross_entropy_labels_after_forward_leaves_the_gradient_alone(labels_dtype):
+    rng = np.random.default_rng(0)
+    logits = f64(rng.normal(size=(5, 3)))
+    labels = np.array([0, 2, 1, 1, 0], dtype=labels_dtype)
+    y = rg.tensor(labels.copy())
+    loss = rg.nn.functional.cross_entropy(logits, y)
+    assert y.numpy().flags.writeable  # not protected: the op keeps what it needs
+    y.numpy()[:] = 2
+    loss.backward()
+    p = np.exp(logits.numpy()) / np.exp(logits.numpy()).sum(1, keepdims=True)
+    p[np.arange(5), labels] -= 1
+    np.testing.assert_allclose(logits.grad.numpy(), p / 5, rtol=1e-12)
+
+
+def test_changing_soft_cross_entropy_targets_after_forward_leaves_the_gradient_alone():
+    rng = np.random.default_rng(1)
+    logits = f64(rng.normal(size=(4, 3)))
+    t = rng.dirichlet(np.ones(3), size=4)
+    target = t.copy()
+    loss = rg.nn.functional.cross_entropy(logits, target)
+    target[:] = 0.0
+    loss.backward()
+    p = np.exp(logits.numpy()) / np.exp(logits.numpy()).sum(1, keepdims=True)
+    np.testing.assert_allclose(logits.grad.numpy(), (p - t) / 4, rtol=1e-12)
+
+
+def test_saves_declaration_is_checked():
+    with pytest.raises(TypeError, match="saves"):
+        class Bad(rg.autograd.function.Function):  # noqa: F841 - defining it is the test
+            saves = ("output",)
+
+
 # ------------------------------------------------------------------ anomaly detection
 def test_detect_anomaly_forward_names_op_shapes_and_creation_site():
     x = f64([-1.0, 4.0])

@@ -8,7 +8,13 @@ A primitive subclasses :class:`Function` and declares, side by side,
   op derives itself as a plain attribute;
 * ``backward(self, grad) -> ndarray | tuple`` - the vector-Jacobian product: given
   ``grad = dC/d(out)`` it returns ``dC/d(input)`` for each positional input, in order, or
-  ``None`` where ``self.needs[i]`` is False (that input needs no gradient).
+  ``None`` where ``self.needs[i]`` is False (that input needs no gradient);
+* optionally ``saves`` - which arrays *the user can reach* the backward reads: input
+  positions, and ``"out"`` for the output (``Linear`` reads x and W, ``(0, 1)``; ``Sigmoid``
+  only its output, ``("out",)``; ``Add`` none, ``()``). Only those are protected against
+  in-place modification (below). The default, ``None``, protects every input and the output,
+  which is always safe; an op whose output is a *view* of an input must keep that input in
+  ``saves`` (writing through the view's base would change what it saved).
 
 ``Op.apply(*inputs, **params)`` runs the forward pass and, when grad mode is on and some input
 requires a gradient, records a graph node. Inputs that are not Tensors (Python numbers, NumPy
@@ -26,18 +32,23 @@ import numpy as np
 from .grad_mode import STATE
 from .numerics import quiet_off, quiet_on
 
-# Protection of saved arrays, in two rules that together cover every array a user can reach:
+# Protection of saved arrays, in two rules that together cover every array a user can reach
+# and a backward reads (an op's ``saves``; by default all its inputs and its output):
 #
-# R1. The output array of a recorded op is made read-only when it is created, and writeable
-#     again when its producer's backward has run. Every node that could have saved it is a
-#     consumer of it, and consumers run before their producer (topological order).
-# R2. A leaf tensor used by a recorded op (a parameter, an input batch) is read-only while
-#     any live node uses it: _LEAF_USES counts those nodes per leaf.
+# R1. The output array of a recorded op is made read-only when an op that saves it is
+#     recorded (the op itself, or a consumer), and writeable again when its producer's
+#     backward has run: every node that could have saved it is the producer or a consumer,
+#     and consumers run before their producer (topological order). The producer's ``_out``
+#     holds the array while it is protected.
+# R2. A leaf tensor saved by a recorded op (a parameter, an input batch) is read-only while
+#     any live node saving it exists: a count per leaf.
 #
 # A node dropped without backward undoes both in __del__. Arrays that were read-only before
-# we touched them are never made writeable.
+# we touched them are never made writeable. Arrays no backward reads (a bias, Linear's
+# output, a loss's labels) are left alone: fewer flag flips per op, and the user may modify
+# them in place, as in PyTorch.
 #
-# Per leaf the counts live in Tensor slots: _uses (live nodes using it) and _used_by (the op
+# Per leaf the counts live in Tensor slots: _uses (live nodes saving it) and _used_by (the op
 # that made it read-only, or "" if it already was read-only).
 
 
@@ -104,6 +115,24 @@ class Function:
                  "__dict__")
     hooks: list | None = None  # gradient hooks of the output tensor (rarely set)
     where: str | None = None   # creation stack, recorded under detect_anomaly
+    saves: tuple | None = None  # see the module docstring; None: every input and the output
+    # ``saves`` split for apply(): input positions (None: all) and whether "out" is in it
+    _save_in: tuple | None = None
+    _save_out: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "saves" in cls.__dict__:
+            s = cls.saves
+            if s is None:
+                cls._save_in, cls._save_out = None, True
+            else:
+                bad = [v for v in s if v != "out" and not isinstance(v, int)]
+                if bad:
+                    raise TypeError(f"{cls.__name__}.saves: expected input positions and "
+                                    f"'out', got {bad!r}")
+                cls._save_in = tuple(v for v in s if v != "out")
+                cls._save_out = "out" in s
 
     # -- the two halves every op defines ------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> np.ndarray:  # pragma: no cover - abstract
@@ -195,16 +224,22 @@ class Function:
         fn.inputs = args
         _SEQ += 1
         fn.seq = -_SEQ  # newest first: decreasing creation order is a topological order
-        # R1: a fresh output is always writeable; a view of a read-only array stays read-only
-        # when release() tries to restore it, which is what we want.
-        out.setflags(write=False)
-        fn._out = out
-        leaves = None  # R2
-        for a in args:
-            if isinstance(a, Tensor) and a._node is None:
+        if cls._save_out:
+            # R1: a fresh output is always writeable; a view of a read-only array stays
+            # read-only when release() tries to restore it, which is what we want.
+            out.setflags(write=False)
+            fn._out = out
+        else:
+            fn._out = None
+        idx = cls._save_in
+        leaves = None
+        for a in (args if idx is None else [args[i] for i in idx if i < n] if idx else ()):
+            if not isinstance(a, Tensor):
+                continue
+            if a._node is None:  # R2
                 if a._uses:
                     a._uses += 1
-                else:  # the first live node using this leaf: protect its array (R2)
+                else:  # the first live node saving this leaf: protect its array
                     arr = a.data
                     if arr.flags.writeable:
                         arr.setflags(write=False)
@@ -216,6 +251,13 @@ class Function:
                     leaves = [a]
                 else:
                     leaves.append(a)
+            else:  # R1, for an output its producer did not save (not yet run or freed)
+                p = a._node
+                if p._out is None and p.inputs is not None:
+                    arr = a.data
+                    if arr.flags.writeable:
+                        arr.setflags(write=False)
+                        p._out = arr
         fn._leaves = leaves
         if STATE.anomaly:
             _anomaly_forward(fn, out)

@@ -437,13 +437,12 @@ def trace(loss: Tensor, backward: bool = True, gradient: Any = None,
     stack = [root_fn]
     fn_index[id(root_fn)] = 0
     fns.append(root_fn)
+    # a node's value is its output tensor's array (the graph links tensors to nodes only)
     nodes.append(GateNode(0, root_fn.name, root_fn.seq, node_names.get(id(root_fn)), [],
-                          None))
+                          np.array(loss.data, copy=True)))
     pending_inputs: list = []
     while stack:
         fn = stack.pop()
-        nd = nodes[fn_index[id(fn)]]
-        nd.value = None if fn._out is None else np.array(fn._out, copy=True)
         refs = []
         for a in fn.inputs or ():
             if not isinstance(a, Tensor):
@@ -454,7 +453,7 @@ def trace(loss: Tensor, backward: bool = True, gradient: Any = None,
                     fn_index[id(p)] = len(nodes)
                     fns.append(p)
                     nodes.append(GateNode(len(nodes), p.name, p.seq, node_names.get(id(p)),
-                                          [], None))
+                                          [], np.array(a.data, copy=True)))
                     stack.append(p)
                 refs.append(("node", fn_index[id(p)]))
             else:
@@ -466,7 +465,7 @@ def trace(loss: Tensor, backward: bool = True, gradient: Any = None,
                     leaves.append(GateLeaf(len(leaves), nm, a, np.array(a.data, copy=True),
                                            a.requires_grad, a.grad is not None))
                 refs.append(("leaf", leaf_index[id(a)]))
-        nd.inputs = refs
+        nodes[fn_index[id(fn)]].inputs = refs
         pending_inputs.append(fn)
     # module of each node
     if watched is not None:

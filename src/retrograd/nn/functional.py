@@ -114,6 +114,9 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
     The gradient with respect to the logits is ``(softmax(input) - onehot(target)) / N``:
     the seeds' output-layer delta ``a - y``.
     """
+    if weight is None and reduction == "mean" and ignore_index == -100 \
+            and label_smoothing == 0.0:  # the defaults: no options to check or pass on
+        return _loss.CrossEntropy.apply(_input(input, "cross_entropy"), _arr(target))
     _loss.check_reduction(reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "

@@ -16,7 +16,7 @@ _ONES: dict = {}  # (n, dtype) -> read-only ones(n)
 
 
 def _ones(n: int, dtype: np.dtype) -> np.ndarray:
-    key = (n, dtype)
+    key = (n, dtype.char)  # a str hashes faster than a dtype (the callers pass 'f' or 'd')
     ones = _ONES.get(key)
     if ones is None:
         if len(_ONES) > 256:  # many distinct sizes: do not grow without bound

@@ -16,6 +16,8 @@ from ..autograd.function import Function
 class Tanh(Function):
     """out = tanh(x)."""
 
+    saves = ("out",)
+
     def forward(self, x):
         out = np.tanh(x)
         self.save(out)
@@ -45,6 +47,8 @@ _EXP_SAFE = {np.dtype(t): -float(np.log(np.finfo(t).max)) * 0.999
 class Sigmoid(Function):
     """out = 1 / (1 + e^-x)."""
 
+    saves = ("out",)
+
     def forward(self, x):
         lo = _EXP_SAFE.get(x.dtype) if type(x) is np.ndarray and x.ndim and x.size else None
         if lo is not None and x.min() >= lo:
@@ -66,6 +70,8 @@ class Sigmoid(Function):
 class ReLU(Function):
     """out = max(x, 0)."""
 
+    saves = ("out",)
+
     def forward(self, x):
         out = np.maximum(x, 0)
         self.save(out)
@@ -78,6 +84,8 @@ class ReLU(Function):
 
 class LeakyReLU(Function):
     """out = x if x > 0 else slope * x."""
+
+    saves = (0,)
 
     def forward(self, x, slope=0.01):
         self.save(x)
@@ -116,6 +124,8 @@ _TANH_C = math.sqrt(2.0 / math.pi)
 
 class GELU(Function):
     """out = x Phi(x) (``approximate="none"``, exact erf form) or its tanh approximation."""
+
+    saves = (0,)
 
     def forward(self, x, approximate="none"):
         if approximate not in ("none", "tanh"):

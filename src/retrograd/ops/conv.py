@@ -234,6 +234,8 @@ class Conv2d(Function):
     channels-last or channel-major (see the module docstring).
     """
 
+    saves = (0, 1)
+
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                 groups=1):
         n, c, h, w = x.shape

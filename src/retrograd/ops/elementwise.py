@@ -27,6 +27,8 @@ def _binary(ufunc: Any, op: str, x: Any, y: Any) -> np.ndarray:
 class Add(Function):
     """out = x + y."""
 
+    saves = ()
+
     def forward(self, x, y):
         return _binary(np.add, "add", x, y)
 
@@ -40,6 +42,8 @@ class Add(Function):
 class Sub(Function):
     """out = x - y."""
 
+    saves = ()
+
     def forward(self, x, y):
         return _binary(np.subtract, "sub", x, y)
 
@@ -51,6 +55,8 @@ class Sub(Function):
 
 class Mul(Function):
     """out = x * y."""
+
+    saves = (0, 1)
 
     def forward(self, x, y):
         self.save(x, y)
@@ -74,6 +80,8 @@ class Mul(Function):
 
 class Div(Function):
     """out = x / y (true division; integer inputs give the default float dtype)."""
+
+    saves = (1, "out")
 
     def forward(self, x, y):
         out = _binary(np.true_divide, "div", x, y)
@@ -109,6 +117,8 @@ def _any_float64(*xs: Any) -> bool:
 
 class Neg(Function):
     """out = -x."""
+
+    saves = ()
 
     def forward(self, x):
         return np.negative(x)
@@ -155,6 +165,8 @@ class Pow(Function):
 class Abs(Function):
     """out = |x|; the gradient at 0 is 0 (sign(0) = 0, as PyTorch)."""
 
+    saves = (0,)
+
     def forward(self, x):
         self.save(x)
         return np.abs(x)
@@ -165,6 +177,8 @@ class Abs(Function):
 
 class Exp(Function):
     """out = e^x."""
+
+    saves = ("out",)
 
     def forward(self, x):
         out = np.exp(x)
@@ -178,6 +192,8 @@ class Exp(Function):
 class Log(Function):
     """out = ln x (log 0 = -inf, log of a negative = NaN, without warnings)."""
 
+    saves = (0,)
+
     def forward(self, x):
         self.save(x)
         return np.log(x)
@@ -188,6 +204,8 @@ class Log(Function):
 
 class Sqrt(Function):
     """out = sqrt(x)."""
+
+    saves = ("out",)
 
     def forward(self, x):
         out = np.sqrt(x)

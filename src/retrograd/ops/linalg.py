@@ -28,6 +28,8 @@ def _matmul_error(x: np.ndarray, y: np.ndarray) -> ValueError:
 class MatMul(Function):
     """out = x @ y with NumPy's rules (1-D operands are promoted and the axis dropped)."""
 
+    saves = (0, 1)
+
     def forward(self, x, y):
         if type(x) is not np.ndarray or type(y) is not np.ndarray:  # constants: scalars
             x, y = np.asarray(x), np.asarray(y)
@@ -93,6 +95,8 @@ class Linear(Function):
     for the bias; tested against that composition.
     """
 
+    saves = (0, 1)
+
     def forward(self, x, weight, bias=None):
         ws = weight.shape
         if len(ws) != 2 or not x.shape or x.shape[-1] != ws[1]:
@@ -131,6 +135,6 @@ class Linear(Function):
         gb = None
         if len(n) > 2 and n[2]:
             gb = sum_columns(g2)
-            if np.ndim(self.inputs[2].data) == 0:
+            if self.inputs[2].data.ndim == 0:  # needs[2]: a Tensor
                 gb = gb.sum()
         return gx, gw, gb

@@ -38,7 +38,7 @@ def _check_float(x: np.ndarray, op: str, what: str = "input") -> None:
 def _reduce(loss: np.ndarray, reduction: str, denom: Any = None) -> np.ndarray:
     if reduction == "none":
         return loss
-    total = loss.sum()
+    total = np.add.reduce(loss, axis=None)  # loss.sum() without its Python wrapper
     if reduction == "sum":
         return np.asarray(total, dtype=loss.dtype)
     n = loss.size if denom is None else denom
@@ -68,6 +68,8 @@ def _same_shape(x: np.ndarray, y: np.ndarray, op: str) -> None:
 # ----------------------------------------------------------------------------- regression
 class MSELoss(Function):
     """out = reduce((x - y)^2)."""
+
+    saves = ()
 
     def forward(self, x, y, reduction="mean"):
         _check_float(x, "mse_loss")
@@ -105,8 +107,8 @@ def _class_rows(x: np.ndarray, target: np.ndarray, op: str, ignore_index: int
         raise ValueError(f"{op}: input of shape {x.shape} {layout} needs a target of shape "
                          f"{want}, got {target.shape}")
     c = x.shape[0] if x.ndim == 1 else x.shape[1]
-    rows = _rows(x, c)
-    y = target.reshape(-1)
+    rows = x if x.ndim == 2 else _rows(x, c)
+    y = target if target.ndim == 1 else target.reshape(-1)
     if not 0 <= ignore_index < c and (y.size == 0 or _labels_below(y, c)):
         return rows, y, None, want  # the common case: every label valid, none ignored
     valid = y != ignore_index
@@ -197,6 +199,8 @@ class CrossEntropy(Function):
     log p_y is formed as (x_y - max) - log sum e^{x - max}, never as log of a rounded p.
     """
 
+    saves = ()
+
     def forward(self, x, target, weight=None, reduction="mean", ignore_index=-100,
                 label_smoothing=0.0):
         target = np.asarray(target)
@@ -209,16 +213,20 @@ class CrossEntropy(Function):
             if eps:
                 trows = trows * (1 - eps) + eps / c
             self.t_scale = 1 - eps  # d(smoothed t)/d t
+            if not eps:
+                trows = trows.copy()  # kept for backward: not a view of the target
             out_shape = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
             return self._soft(x, trows, _check_weight(weight, c, "cross_entropy"), reduction,
                               trows.shape[0], out_shape)
         rows, y, valid, out_shape = _class_rows(x, target, "cross_entropy", ignore_index)
-        c = rows.shape[1]
-        weight = _check_weight(weight, c, "cross_entropy")
-        w = _row_weights(y, valid, weight, x.dtype)
-        r = _arange(rows.shape[0])
-        n = rows.shape[0] if w is None else w.sum()
+        m, c = rows.shape
+        if weight is None and valid is None:
+            w = None  # (the usual case, without the two calls below)
+        else:
+            w = _row_weights(y, valid, _check_weight(weight, c, "cross_entropy"), x.dtype)
+        n = m if w is None else w.sum()
         if eps:
+            r = _arange(m)
             # Label smoothing: the target is (1 - eps) onehot(y) + eps / C (0 on ignored rows);
             # the mean still divides by the (weighted) count of labelled rows, as PyTorch.
             t = np.full(rows.shape, eps / c, dtype=x.dtype)
@@ -226,22 +234,28 @@ class CrossEntropy(Function):
             if valid is not None:
                 t[~valid] = 0
             self.t_scale = 1.0
-            return self._soft(x, t, weight, reduction, n, out_shape)
+            return self._soft(x, t, _check_weight(weight, c, "cross_entropy"), reduction, n,
+                              out_shape)
         # (No `with quiet` here: Function.apply runs every forward with warnings off.)
         z = rows - max_rows(rows)
         # Flat indices of the labelled entries: cheaper than z[r, y] here and again in the
         # VJP (not for unsigned labels: uint64 + int64 promotes to float).
-        flat = _row_starts(*rows.shape) + y if y.dtype.kind == "i" else None
-        z_y = z[r, y] if flat is None else z.reshape(-1)[flat]
+        flat = _row_starts(m, c) + y if y.dtype.kind == "i" else None
+        z_y = z[_arange(m), y] if flat is None else z.reshape(-1)[flat]
         np.exp(z, out=z)
         s = sum_rows(z)
         z /= s[:, None]  # z is now softmax(x) = a, kept for the VJP
         loss = np.log(s) - z_y  # -log a_y
         if w is not None:
             loss *= w
-        self.p, self.y, self.w, self.soft, self.n = z, y, w, False, n
+        # (saves = (): backward reads only arrays made here, so y is copied when the flat
+        # indices are not used and it may be a view of the caller's labels)
+        self.p, self.w, self.soft, self.n = z, w, False, n
         self.flat = flat
-        return _reduce(loss.reshape(out_shape), reduction, n)
+        self.y = None if flat is not None else np.array(y)
+        if len(out_shape) != 1:
+            loss = loss.reshape(out_shape)
+        return _reduce(loss, reduction, n)
 
     def _soft(self, x, trows, w, reduction, n, out_shape):
         """Class probabilities as target: out = reduce(-sum_c w_c t_c log softmax(x)_c)."""
@@ -256,6 +270,17 @@ class CrossEntropy(Function):
         return _reduce(loss.reshape(out_shape), reduction, n)
 
     def backward(self, grad):
+        flat = getattr(self, "flat", None)
+        if flat is not None and self.w is None and self.reduction != "none":
+            # The usual case (labels, no weights, a reduced loss), with the upstream factor
+            # as a Python float: a float32 quotient through float64 rounds to the same
+            # float32 as NumPy's own division, and the weak Python scalar keeps p's dtype.
+            c = grad.item()
+            if self.reduction == "mean":
+                c /= self.n
+            gx = self.p * c  # (a new array, not p in place: backward may run again)
+            gx.reshape(-1)[flat] -= c  # a - y: p is C-ordered, so gx is too
+            return _unrows(gx, self.shape), None
         g = _upstream(grad, self.reduction, self.n)
         if self.reduction == "none":
             g = g.reshape(-1)
@@ -280,8 +305,10 @@ class CrossEntropy(Function):
             # (A new array, not self.p in place: retain_graph may run this backward again.)
             gx = self.p * (coef[:, None] if coef.ndim else coef)
             flat = self.flat
-            if flat is not None and gx.flags.c_contiguous:
+            if flat is not None:
                 # The same subtraction through flat indices: ~2 us less than gx[r, y].
+                if not gx.flags.c_contiguous:
+                    gx = np.ascontiguousarray(gx)
                 gx.reshape(-1)[flat] -= coef
             else:
                 gx[_arange(gx.shape[0]), self.y] -= coef
@@ -327,6 +354,8 @@ _BCE_EPS = 1e-12     # and floors x (1 - x) at 1e-12 in the gradient
 class _BinaryLoss(Function):
     """The tail both binary losses share: weight, reduction and, in backward, the upstream
     gradient of each element (times its weight)."""
+
+    saves = (0, 1)
 
     def _finish(self, loss, x, y, weight, reduction):
         if weight is not None:

@@ -59,6 +59,8 @@ def pool_check(x: np.ndarray, k: tuple, s: tuple, p: tuple, d: tuple, op: str) -
 class MaxPool2d(Function):
     """out[n, c, i, j] = max of the window at (i, j); ties go to the first in scan order."""
 
+    saves = ()
+
     def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1)):
         kh, kw = kernel
         sh, sw = stride
@@ -132,6 +134,8 @@ class AvgPool2d(Function):
     """out[n, c, i, j] = mean of the window at (i, j) (zero padding counted, as PyTorch's
     default ``count_include_pad=True``)."""
 
+    saves = ()
+
     def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0)):
         kh, kw = kernel
         sh, sw = stride
@@ -155,6 +159,8 @@ class AvgPool2d(Function):
 
 class GlobalAvgPool2d(Function):
     """out[n, c, 0, 0] = mean over H and W (``AdaptiveAvgPool2d(1)``)."""
+
+    saves = ()
 
     def forward(self, x):
         if x.ndim != 4:

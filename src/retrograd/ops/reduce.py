@@ -32,6 +32,8 @@ def _count(shape: tuple, axes: Any) -> int:
 class Sum(Function):
     """out = sum of x over ``axis`` (all axes by default)."""
 
+    saves = ()
+
     def forward(self, x, axis=None, keepdims=False):
         self.axes = norm_axis(axis, x.ndim, "sum")
         self.keepdims = keepdims
@@ -55,6 +57,8 @@ def _spread(g: np.ndarray, shape: tuple) -> np.ndarray:
 
 class Mean(Function):
     """out = mean of x over ``axis`` (all axes by default)."""
+
+    saves = ()
 
     def forward(self, x, axis=None, keepdims=False):
         self.axes = norm_axis(axis, x.ndim, "mean")
