@@ -262,6 +262,10 @@ def test_label_out_of_range_names_label_and_classes():
         nn.CrossEntropyLoss()(x, rg.tensor([0, -1, 1]))
     with pytest.raises(ValueError, match=r"nll_loss: label 4 is outside \[0, 4\)"):
         F.nll_loss(x, [4, 0, 0])
+    # every signed integer type (longlong is a distinct dtype from int64 on some platforms)
+    for dt in (np.int8, np.int16, np.int32, np.int64, np.longlong, np.intc):
+        with pytest.raises(ValueError, match=r"label -1 is outside \[0, 4\)"):
+            F.cross_entropy(x, np.array([0, -1, 1], dtype=dt))
 
 
 def test_bad_targets_and_arguments():

@@ -170,7 +170,12 @@ def _accumulate_leaves(leaves: dict) -> None:
                     or (g.base is not None and not _sole_view(g))):
                 g = np.array(g, dtype=t.data.dtype, copy=True, order="C")
             given.add(id(g))
-            t.grad = _wrap(g)
+            w = _new(Tensor)  # Tensor._wrap(g), inlined: this runs once per parameter
+            w.data = g
+            w.grad = w._node = w._hooks = None
+            w._requires_grad = False
+            w._uses = 0
+            t.grad = w
         else:
             acc = grad.data
             if acc.shape == g.shape and acc.dtype == g.dtype and acc.flags.writeable:
@@ -217,3 +222,4 @@ def _anomaly_check(node: Function, in_grads: tuple) -> None:
 from ..tensor import Tensor  # noqa: E402  (circular: the tensor module uses this engine)
 
 _wrap = Tensor._wrap
+_new = object.__new__

@@ -160,7 +160,8 @@ class Function:
             if n == 1:
                 a = args[0]
                 record = STATE.enabled and a._requires_grad
-                out = fn.forward(a.data, **kwargs)
+                # (a plain call when there are no options: ** costs a dict copy)
+                out = fn.forward(a.data, **kwargs) if kwargs else fn.forward(a.data)
                 if record:
                     fn.needs = _TRUE1
             elif n == 2:
@@ -176,7 +177,7 @@ class Function:
                 else:
                     gb = False
                 record = (ga or gb) and STATE.enabled
-                out = fn.forward(a, b, **kwargs)
+                out = fn.forward(a, b, **kwargs) if kwargs else fn.forward(a, b)
                 if record:
                     fn.needs = (ga, gb)
             elif n == 3:  # linear(x, weight, bias), where(cond, x, y), ...
@@ -197,7 +198,7 @@ class Function:
                 else:
                     gc = False
                 record = (ga or gb or gc) and STATE.enabled
-                out = fn.forward(a, b, c, **kwargs)
+                out = fn.forward(a, b, c, **kwargs) if kwargs else fn.forward(a, b, c)
                 if record:
                     fn.needs = (ga, gb, gc)
             else:

@@ -40,8 +40,9 @@ def sigmoid_array(x: np.ndarray) -> np.ndarray:
 
 # Per float dtype, the least x for which e^-x is finite: from there on 1 / (1 + e^-x) is
 # accurate as it stands (to the last subnormal), so the fast form needs one min() to check.
-_EXP_SAFE = {np.dtype(t): -float(np.log(np.finfo(t).max)) * 0.999
-             for t in (np.float16, np.float32, np.float64)}
+_EXP_SAFE = {np.dtype(t).char: -float(np.log(np.finfo(t).max)) * 0.999
+             for t in (np.float16, np.float32, np.float64)}  # keyed by char: a fast hash
+_min = np.minimum.reduce  # x.min() without its Python wrapper
 
 
 class Sigmoid(Function):
@@ -50,8 +51,9 @@ class Sigmoid(Function):
     saves = ("out",)
 
     def forward(self, x):
-        lo = _EXP_SAFE.get(x.dtype) if type(x) is np.ndarray and x.ndim and x.size else None
-        if lo is not None and x.min() >= lo:
+        lo = _EXP_SAFE.get(x.dtype.char) if type(x) is np.ndarray and x.ndim and x.size \
+            else None
+        if lo is not None and _min(x, None) >= lo:
             # Fast form, 3 ufuncs instead of 7 (apply() has already silenced warnings)
             out = np.negative(x)
             np.exp(out, out=out)

@@ -126,13 +126,13 @@ def _class_rows(x: np.ndarray, target: np.ndarray, op: str, ignore_index: int
 def _labels_below(y: np.ndarray, c: int) -> bool:
     """True if every label lies in [0, c): one max() of the labels seen as unsigned (a
     negative label becomes huge) instead of a min() and a max()."""
-    u = _UNSIGNED.get(y.dtype)
-    if u is not None:
-        y = y.view(u)
-    return bool(y.max() < c)
+    if y.dtype.kind == "i":
+        y = y.view(_UNSIGNED[y.itemsize])
+    return bool(_max(y, None) < c)
 
 
-_UNSIGNED = {np.dtype(f"i{k}"): np.dtype(f"u{k}") for k in (1, 2, 4, 8)}
+_UNSIGNED = {k: np.dtype(f"u{k}") for k in (1, 2, 4, 8)}  # by itemsize
+_max = np.maximum.reduce  # y.max() without its Python wrapper
 
 
 _ARANGE = [np.arange(0)]
