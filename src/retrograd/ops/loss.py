@@ -279,7 +279,9 @@ class CrossEntropy(Function):
             if self.reduction == "mean":
                 c /= self.n
             gx = self.p * c  # (a new array, not p in place: backward may run again)
-            gx.reshape(-1)[flat] -= c  # a - y: p is C-ordered, so gx is too
+            if not gx.flags.c_contiguous:  # (N, C, d1, ...) inputs: rows of a moved axis
+                gx = np.ascontiguousarray(gx)
+            gx.reshape(-1)[flat] -= c  # a - y, through the flat indices of the labels
             return _unrows(gx, self.shape), None
         g = _upstream(grad, self.reduction, self.n)
         if self.reduction == "none":
