@@ -149,7 +149,11 @@ class Wide:
 
     def vec(self, v: np.ndarray, dtype: np.dtype) -> np.ndarray:
         v = np.asarray(v, dtype=dtype)
-        return np.tile(v, self.r) if self.r > 1 else v
+        if self.r == 1:
+            return v
+        t = np.empty((self.r, v.size), dtype=dtype)  # np.tile, without its Python overhead
+        t[...] = v
+        return t.reshape(-1)
 
 
 def pair(v: Any, name: str, op: str) -> tuple[int, int]:
