@@ -25,7 +25,7 @@ import numpy as np
 from ..autograd.function import Function
 from .activation import relu_
 from .conv import Wide as _Wide
-from .conv import colsum
+from .conv import colsum, scratch
 
 
 def coldot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -167,7 +167,9 @@ class BatchNorm(Function):
                 wide = _Wide(m, c, g2.flags.c_contiguous and xc.flags.c_contiguous)
                 gv = wide.view(g2)
                 gx = np.multiply(gv, wide.vec(scale, dt), out=gv if own else None)
-                gx -= wide.view(xc) * wide.vec(k, dt)
+                xv = wide.view(xc)
+                tmp = scratch(m * c, dt).reshape(xv.shape)  # a temporary: reuse memory
+                gx -= np.multiply(xv, wide.vec(k, dt), out=tmp)
                 gx -= wide.vec(scale * dbeta / m, dt)
                 gx = gx.reshape(m, c)
         else:  # eval: a fixed affine map per channel
