@@ -111,8 +111,9 @@ class ReLU(Function):
     def forward(self, x):
         if x.size >= 4096 and x.dtype.kind == "f":
             out = np.empty_like(x)  # x's memory order, so that it flattens as x does
-            xv, ov = _flat2d(x), _flat2d(out)
-            if xv is not None and ov is not None and xv.shape == ov.shape:
+            xv = _flat2d(x) if out.strides == x.strides else None
+            ov = None if xv is None else _flat2d(out)
+            if ov is not None and xv.shape == ov.shape:
                 np.maximum(xv, _zero_row(xv.shape[1], x.dtype), out=ov)
             else:
                 np.maximum(x, 0, out=out)
