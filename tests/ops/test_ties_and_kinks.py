@@ -103,3 +103,34 @@ def test_argmax_argmin_first_of_ties_and_not_differentiable():
     assert x.argmax().item() == 1
     assert x.argmax().dtype == np.int64 and not x.argmax().requires_grad
     assert x.argmax(axis=1, keepdims=True).shape == (2, 1)
+
+
+@pytest.mark.parametrize("layout", [None, (0, 2, 3, 1), (1, 0, 2, 3), "strided"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_large_maps_in_every_memory_order(layout, dtype):
+    # ReLU's fast path (maximum against a row of zeros, on the array's memory as long rows)
+    # must give np.maximum(x, 0) bit for bit: -0.0 -> +0.0, NaN stays, inf stays
+    from retrograd.ops.activation import relu_
+
+    rng = np.random.default_rng(0)
+    shape = (8, 16, 8, 8)  # 8192 elements: the fast path
+    base = rng.standard_normal(shape).astype(dtype)
+    base.flat[:6] = [-0.0, 0.0, np.nan, -np.inf, np.inf, -1.0]
+    if layout == "strided":
+        x = np.repeat(base, 2, axis=3)[..., ::2]  # not dense in any order: the plain path
+    elif layout is None:
+        x = base
+    else:
+        x = np.ascontiguousarray(base.transpose(layout)).transpose(np.argsort(layout))
+    want = np.maximum(x, 0)
+    t = rg.Tensor._wrap(x, True)
+    out = t.relu()
+    assert out.data.strides == want.strides or layout == "strided"  # memory order kept
+    np.testing.assert_array_equal(out.numpy(), want)
+    assert not np.signbit(out.numpy()).any()
+    out.backward(rg.Tensor._wrap(np.ones(shape, dtype=dtype)))
+    np.testing.assert_array_equal(t.grad.numpy(), (want > 0).astype(dtype))
+    y = x.copy(order="K")
+    assert relu_(y) is y
+    np.testing.assert_array_equal(y, want)
+    assert not np.signbit(y).any()

@@ -63,6 +63,11 @@ ROLES = {
     "Softmax": "softmax: J^T g = s (g - Σ s g)",
     "LogSoftmax": "log-softmax: g - softmax(z) Σ g",
     "Transpose": "transpose passes the gradient through, transposed back",
+    # fused ops that nn.Sequential runs when no module hook watches (watch() turns them off)
+    "BatchNormReLU": "batch norm + relu: the gradient passes where the output is > 0, then "
+                     "through batch norm (weight/σ times its part orthogonal to 1 and x̂)",
+    "BatchNormAddReLU": "batch norm + add + relu: where the output is > 0 the gradient goes "
+                        "unchanged to the shortcut and through batch norm to the branch",
 }
 
 

@@ -48,6 +48,9 @@ class Module:
     """
 
     training: bool
+    # A module that can run as one fused primitive with a following nn.ReLU defines
+    # ``_fusable()`` and ``_forward_relu(x)`` (BatchNorm, Residual; see nn.Sequential).
+    _fusable: Any = None
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())

@@ -69,13 +69,64 @@ class Sigmoid(Function):
         return grad * out * (1 - out)  # sigma' = sigma (1 - sigma)
 
 
+def _flat2d(a: np.ndarray) -> np.ndarray | None:
+    """``a``'s memory as a C-ordered ``(n / L, L)`` view with rows of ``L`` (up to 512)
+    values, or None if ``a`` is not dense in some axis order or ``L`` would be short.
+
+    Channels-last and channel-major maps (NCHW views of other memory orders) qualify.
+    """
+    if a.flags.c_contiguous:
+        v = a
+    elif a.flags.f_contiguous:
+        v = a.T
+    else:
+        v = a.transpose(np.argsort(a.strides, kind="stable")[::-1])
+        if not v.flags.c_contiguous:
+            return None
+    n = a.size
+    row = math.gcd(n, 512)
+    return v.reshape(n // row, row) if row >= 64 else None
+
+
+_ZEROS: dict = {}
+
+
+def _zero_row(row: int, dtype: np.dtype) -> np.ndarray:
+    z = _ZEROS.get((row, dtype))
+    if z is None:
+        z = _ZEROS[(row, dtype)] = np.zeros(row, dtype=dtype)
+        z.setflags(write=False)
+    return z
+
+
+def relu_(a: np.ndarray) -> np.ndarray:
+    """``a = max(a, 0)`` in place (``a`` must be writeable); returns ``a``."""
+    v = _flat2d(a) if a.size >= 4096 else None
+    if v is None:
+        return np.maximum(a, 0, out=a)
+    # NumPy's maximum against a scalar runs a non-vectorised loop; against a row of zeros
+    # (broadcast over long rows) it is ~2x faster. Same values: max(x, +0) for x = -0.0 and
+    # NaN as np.maximum(x, 0).
+    np.maximum(v, _zero_row(v.shape[1], a.dtype), out=v)
+    return a
+
+
 class ReLU(Function):
     """out = max(x, 0)."""
 
     saves = ("out",)
 
     def forward(self, x):
-        out = np.maximum(x, 0)
+        if x.size >= 4096 and x.dtype.kind == "f":
+            out = np.empty_like(x)  # x's memory order, so that it flattens as x does
+            xv = _flat2d(x) if out.strides == x.strides else None
+            ov = None if xv is None else _flat2d(out)
+            if ov is not None and xv.shape == ov.shape:
+                np.maximum(xv, _zero_row(xv.shape[1], x.dtype), out=ov)
+            else:
+                np.maximum(x, 0, out=out)
+        else:
+            out = np.maximum(x, 0)
         self.save(out)
         return out
 

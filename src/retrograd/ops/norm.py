@@ -1,33 +1,48 @@
-"""Batch normalisation as one fused primitive with a hand-derived backward.
+"""Batch normalisation as one fused primitive with a hand-derived backward, and the same
+primitive followed by a ReLU (``relu(bn(x))``) or by a residual addition and a ReLU
+(``relu(bn(x) + s)``, the end of a ResNet basic block).
 
 The unfused composition (mean, subtract, square, mean, add eps, sqrt, divide, scale, shift)
 is nine graph nodes and as many full-size temporaries; this op makes two full-size arrays in
 the forward pass (the centred input, kept for backward, and the output) and two in the
-backward pass. It is tested against that composition.
+backward pass. The ReLU (and the addition) are applied in place on the output, so the fused
+variants make no more arrays than BatchNorm alone, and their backward masks the incoming
+gradient once and runs BatchNorm's backward on it. All are tested against the unfused
+composition.
 
 Channel axis 1; statistics over every other axis. 4-D inputs are processed as an
 ``(N*H*W, C)`` matrix: free when the input is channels-last (a convolution's output), one
-copy otherwise; the output is channels-last either way.
+copy otherwise; the output is channels-last either way. Per-channel broadcasting runs on the
+wide view of :class:`~retrograd.ops.conv.Wide` (long inner loops for few channels).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd.function import Function
+from .activation import relu_
 from .conv import Wide as _Wide
-from .conv import colsum
+from .conv import colsum, scratch
 
 
 def coldot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``sum(a * b, axis=0)`` for ``(M, C)`` arrays without the ``(M, C)`` temporary.
 
-    For up to 64 channels it is the diagonal of the ``C x C`` GEMM ``a^T b``: the extra
-    ``C^2 M`` multiply-adds cost less than writing and re-reading a full-size product.
+    One ``einsum`` pass; on C-ordered inputs it runs on ``(M/r, r*C)`` views (long inner
+    loops, as :class:`~retrograd.ops.conv.Wide`) and folds the ``r`` partial sums. Measured
+    at (8192, 16) float32: ~3x faster than the diagonal of the GEMM ``a^T b`` and ~1.5x
+    faster than ``colsum(a * b)``.
     """
-    if a.shape[1] <= 64:
-        return np.matmul(a.T, b).diagonal().copy()
-    return colsum(a * b)
+    m, c = a.shape
+    if a.flags.c_contiguous and b.flags.c_contiguous:
+        r = math.gcd(m, max(1, 512 // c))
+        if r > 1:
+            s = np.einsum("ij,ij->j", a.reshape(m // r, r * c), b.reshape(m // r, r * c))
+            return s.reshape(r, c).sum(axis=0)
+    return np.einsum("ij,ij->j", a, b)
 
 
 def update_running(running_mean: np.ndarray | None, running_var: np.ndarray | None,
@@ -67,23 +82,42 @@ class BatchNorm(Function):
     ``running_var`` (arrays, updated in place) move towards them by ``momentum``, with the
     *unbiased* batch variance, as PyTorch does. In eval mode the running statistics are used
     and the op is an affine map per channel.
+
+    The inputs are ``x`` and then the optional ``weight`` and ``bias``; subclasses that take a
+    second array input (:class:`BatchNormAddReLU`) put it right after ``x`` (``_p`` is the
+    position of ``weight`` among the inputs).
     """
 
-    saves = (0,)
+    saves = (0,)  # x, as a view in eval mode; the statistics and scale are the op's own
+    _p = 1  # index of weight in self.needs
 
     def forward(self, x, weight=None, bias=None, running_mean=None, running_var=None,
                 training=True, momentum=0.1, eps=1e-5):
+        out = self._normalize(x, weight, bias, running_mean, running_var, training,
+                              momentum, eps)
+        return _unrows(out, self.tshape)
+
+    def backward(self, grad):
+        g2, _ = _rows(grad)
+        gx, gw, gb = self._grads(g2, False)
+        return (None if gx is None else _unrows(gx, self.tshape)), gw, gb
+
+    # -- shared by the fused variants ------------------------------------------------------
+    def _normalize(self, x, weight, bias, running_mean, running_var, training, momentum,
+                   eps) -> np.ndarray:
+        """The normalised output as a fresh ``(M, C)`` array (the caller may change it in
+        place); keeps what :meth:`_grads` needs."""
         c = x.shape[1]
         x2, tshape = _rows(x)
         m = x2.shape[0]
         dt = x.dtype
+        wide = _Wide(m, c, x2.flags.c_contiguous)
         if training:
             if m <= 1:
                 raise ValueError(f"batch_norm: expected more than 1 value per channel in "
                                  f"training mode, got input of shape {x.shape}")
             # column sums as GEMVs (see colsum): the statistics cost two passes
             mean = colsum(x2) / m
-            wide = _Wide(m, c, x2.flags.c_contiguous)
             xc = (wide.view(x2) - wide.vec(mean, dt)).reshape(m, c)
             var = coldot(xc, xc) / m  # biased variance
             inv_std = 1.0 / np.sqrt(var + eps)
@@ -95,49 +129,120 @@ class BatchNorm(Function):
             mean = running_mean
             inv_std = 1.0 / np.sqrt(running_var + eps)
             scale = inv_std if weight is None else weight * inv_std
-            wide = _Wide(m, c, x2.flags.c_contiguous)
             out = wide.view(x2) * wide.vec(scale, dt)
             out -= wide.vec(mean * scale, dt)
             self.save(None, x2 if weight is not None else None, mean.copy())
         if bias is not None:
             out += wide.vec(bias, dt)
-        out = out.reshape(m, c)
         self.inv_std = inv_std.astype(dt, copy=False)
         self.scale = scale.astype(dt, copy=False)
         self.tshape = tshape
         self.c = c
-        return _unrows(out, tshape)
+        return out.reshape(m, c)
 
-    def backward(self, grad):
+    def _grads(self, g2, own):
+        """dC/dx (``(M, C)``), dC/dweight and dC/dbias from ``g2 = dC/d(bn output)``.
+
+        ``own``: ``g2`` is an array this op made and no longer needs, so dC/dx may be
+        computed in its memory.
+        """
         need = self.needs
-        g2, _ = _rows(grad)
-        m = g2.shape[0]
-        xc, x2, mean = self.saved
+        p = self._p
+        need_x, need_w = need[0], len(need) > p and need[p]
+        need_b = len(need) > p + 1 and need[p + 1]
+        m, c = g2.shape
+        xc, x2, mean = self.saved[:3]
         inv_std, scale = self.inv_std, self.scale
-        gb = colsum(g2) if len(need) > 2 and need[2] else None
+        gb = colsum(g2) if need_b else None
         gw = gx = None
+        dt = g2.dtype
         if xc is not None:  # training: the statistics depend on x
             dbeta = colsum(g2) if gb is None else gb
             gxc = coldot(g2, xc)  # sum(delta * (x - mean))
-            if len(need) > 1 and need[1]:
+            if need_w:
                 gw = gxc * inv_std  # dC/dgamma = sum(delta * xhat)
-            if need[0]:
+            if need_x:
                 # dC/dx = scale * (delta - mean(delta) - xhat * mean(delta * xhat))
                 #       = scale * delta - scale/m * dbeta - xc * (scale * inv_std^2 / m) * gxc
                 k = scale * inv_std * inv_std * gxc / m
-                wide = _Wide(m, self.c, g2.flags.c_contiguous and xc.flags.c_contiguous)
-                dt = grad.dtype
-                gx = wide.view(g2) * wide.vec(scale, dt)
-                gx -= wide.view(xc) * wide.vec(k, dt)
+                wide = _Wide(m, c, g2.flags.c_contiguous and xc.flags.c_contiguous)
+                gv = wide.view(g2)
+                gx = np.multiply(gv, wide.vec(scale, dt), out=gv if own else None)
+                xv = wide.view(xc)
+                tmp = scratch(m * c, dt).reshape(xv.shape)  # a temporary: reuse memory
+                gx -= np.multiply(xv, wide.vec(k, dt), out=tmp)
                 gx -= wide.vec(scale * dbeta / m, dt)
-                gx = gx.reshape(m, self.c)
+                gx = gx.reshape(m, c)
         else:  # eval: a fixed affine map per channel
-            if len(need) > 1 and need[1]:
+            if need_w:
                 gw = coldot(g2, x2) - mean * colsum(g2)
-                gw = (gw * inv_std).astype(grad.dtype, copy=False)
-            if need[0]:
-                wide = _Wide(m, self.c, g2.flags.c_contiguous)
-                gx = (wide.view(g2) * wide.vec(scale, grad.dtype)).reshape(m, self.c)
-        if gx is not None:
-            gx = _unrows(gx, self.tshape)
+                gw = (gw * inv_std).astype(dt, copy=False)
+            if need_x:
+                wide = _Wide(m, c, g2.flags.c_contiguous)
+                gv = wide.view(g2)
+                gx = np.multiply(gv, wide.vec(scale, dt), out=gv if own else None)
+                gx = gx.reshape(m, c)
         return gx, gw, gb
+
+    def _masked(self, grad) -> np.ndarray:
+        """The incoming gradient, 0 where the saved ReLU output is 0: a fresh ``(M, C)``
+        array (relu'(0) = 0, as the ReLU op)."""
+        g2, _ = _rows(grad)
+        return np.multiply(g2, self.saved[3] > 0)
+
+
+class BatchNormReLU(BatchNorm):
+    """out = max(batch_norm(x), 0): :class:`BatchNorm` with a ReLU applied in place on its
+    output (same arguments). Equal, forward and backward, to ``BatchNorm`` then ``ReLU``:
+    backward masks the gradient by ``out > 0`` and runs BatchNorm's backward on it.
+
+    ``nn.Sequential`` uses it for a hook-free ``BatchNorm1d``/``BatchNorm2d`` followed by a
+    hook-free ``nn.ReLU``.
+    """
+
+    saves = (0, "out")  # backward reads the output's sign
+
+    def forward(self, x, weight=None, bias=None, running_mean=None, running_var=None,
+                training=True, momentum=0.1, eps=1e-5):
+        out = self._normalize(x, weight, bias, running_mean, running_var, training,
+                              momentum, eps)
+        relu_(out)
+        self.saved += (out,)  # the output (R1 protects the view handed out)
+        return _unrows(out, self.tshape)
+
+    def backward(self, grad):
+        gx, gw, gb = self._grads(self._masked(grad), True)
+        return (None if gx is None else _unrows(gx, self.tshape)), gw, gb
+
+
+class BatchNormAddReLU(BatchNorm):
+    """out = max(batch_norm(x) + s, 0), with ``s`` (the shortcut of a residual block) of x's
+    shape and dtype: ``BatchNormAddReLU.apply(x, s, weight, bias, **bn_params)``.
+
+    Equal, forward and backward, to ``BatchNorm``, ``s + bn`` and ``ReLU``: the masked
+    gradient is dC/ds as it stands and goes through BatchNorm's backward for x, weight, bias.
+    ``nn.Sequential`` uses it for a hook-free ``nn.Residual`` whose branch ends in a
+    hook-free BatchNorm, followed by a hook-free ``nn.ReLU``.
+    """
+
+    saves = (0, "out")  # not s: its gradient is the masked upstream gradient
+    _p = 2
+
+    def forward(self, x, s, weight=None, bias=None, running_mean=None, running_var=None,
+                training=True, momentum=0.1, eps=1e-5):
+        if s.shape != x.shape or s.dtype != x.dtype:
+            raise ValueError(f"batch_norm_add_relu: the residual of shape {s.shape} and dtype "
+                             f"{s.dtype} must have the input's ({x.shape}, {x.dtype})")
+        out = self._normalize(x, weight, bias, running_mean, running_var, training,
+                              momentum, eps)
+        out += _rows(s)[0]
+        relu_(out)
+        self.saved += (out,)
+        return _unrows(out, self.tshape)
+
+    def backward(self, grad):
+        gm = self._masked(grad)
+        # gm itself is dC/ds: BatchNorm's backward must not overwrite it (own=False)
+        gx, gw, gb = self._grads(gm, not self.needs[1])
+        gs = _unrows(gm, self.tshape) if self.needs[1] else None
+        return (None if gx is None else _unrows(gx, self.tshape)), gs, gw, gb

@@ -178,9 +178,14 @@ class GlobalAvgPool2d(Function):
 
     def backward(self, grad):
         n, c, h, w = self.shape
+        g = grad * grad.dtype.type(1.0 / (h * w))  # spread evenly over the H*W inputs
+        if c > 1 and self.strides[1] < self.strides[3]:
+            # channels-last: each sample's C values repeated H*W times as whole rows (a
+            # broadcasting write would run inner loops of only C values)
+            return np.repeat(g.reshape(n, c), h * w, axis=0).reshape(n, h, w, c).transpose(
+                0, 3, 1, 2)
         out = _full_like_layout(self.shape, self.strides, grad.dtype, None)
-        # spread evenly over the H*W inputs: one broadcasting write
-        np.multiply(grad, grad.dtype.type(1.0 / (h * w)), out=out)
+        out[...] = g
         return out
 
 

@@ -6,9 +6,9 @@ from ...ops.shape import concatenate
 from ...tensor import Tensor
 from ..module import Module
 from .activation import ReLU
-from .container import ModuleList, Sequential
+from .container import ModuleList, Sequential, run_fused
 from .conv import Conv2d
-from .normalization import BatchNorm2d
+from .normalization import BatchNorm2d, _BatchNorm
 
 
 class Residual(Module):
@@ -33,11 +33,38 @@ class Residual(Module):
     def forward(self, x: Tensor) -> Tensor:
         fx = self.module(x)
         sx = x if self.shortcut is None else self.shortcut(x)
+        self._check_shapes(fx, sx)
+        return sx + fx
+
+    def _check_shapes(self, fx: Tensor, sx: Tensor) -> None:
         if fx.shape != sx.shape:
             raise ValueError(f"Residual: the branch's output shape {tuple(fx.shape)} differs "
                              f"from the shortcut's {tuple(sx.shape)}; pass a shortcut= "
                              "projection")
-        return sx + fx
+
+    def _fusable(self) -> bool:
+        """Whether ``relu(self(x))`` may run as one ``relu(shortcut + bn(...))`` primitive:
+        the branch is a plain ``Sequential`` ending in a fusable BatchNorm, and neither this
+        block nor the branch has hooks or an overridden forward (see ``Sequential``)."""
+        body = self.module
+        if (type(self).forward is not Residual.forward or self._forward_hooks
+                or self._forward_pre_hooks or not isinstance(body, Sequential)
+                or type(body).forward is not Sequential.forward or body._forward_hooks
+                or body._forward_pre_hooks or not len(body)):
+            return False
+        last = body[-1]
+        return isinstance(last, _BatchNorm) and last._fusable()
+
+    def _forward_relu(self, x: Tensor) -> Tensor:
+        """``relu(self(x))``: the branch up to its final BatchNorm, then BatchNorm, the
+        addition of the shortcut and the ReLU as one primitive (after :meth:`_fusable`)."""
+        mods = list(self.module._modules.values())
+        bn = mods[-1]
+        h = run_fused(mods[:-1], x)
+        bn._check_input(h)  # BatchNorm's own error first, as in the unfused order
+        sx = x if self.shortcut is None else self.shortcut(x)
+        self._check_shapes(h, sx)  # BatchNorm keeps the shape
+        return bn._forward_relu(h, residual=sx)
 
 
 class DenseBlock(Module):

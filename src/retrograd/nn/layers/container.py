@@ -6,14 +6,53 @@ from collections import OrderedDict
 from typing import Any, Iterable, Iterator
 
 from ..module import Module
+from .activation import ReLU
 
 _CALL = Module.__call__
+
+
+def _plain_relu(m: Module) -> bool:
+    """An ``nn.ReLU`` whose call is exactly ``x.relu()``: no hooks, forward not overridden."""
+    return (type(m).forward is ReLU.forward and not m._forward_hooks
+            and not m._forward_pre_hooks)
+
+
+def run_fused(mods: list, x: Any) -> Any:
+    """Apply ``mods`` in order, running a module followed by a plain ``nn.ReLU`` as one fused
+    primitive where the module offers one (``_fusable()`` and ``_forward_relu(x)``, which
+    returns ``relu(module(x))``: BatchNorm, and Residual blocks ending in BatchNorm)."""
+    i, n = 0, len(mods)
+    while i < n:
+        m = mods[i]
+        # (Module._fusable is None: one class-attribute lookup for every other module)
+        if m._fusable is not None and i + 1 < n and _plain_relu(mods[i + 1]) \
+                and m._fusable():
+            x = m._forward_relu(x)
+            i += 2
+            continue
+        # m.forward directly when m has no hooks (and keeps Module's __call__): what m(x)
+        # would do, minus the cost of calling an instance, a good part of a small layer's
+        if m._forward_pre_hooks or m._forward_hooks or type(m).__call__ is not _CALL:
+            x = m(x)
+        else:
+            x = m.forward(x)
+        i += 1
+    return x
 
 
 class Sequential(Module):
     """Modules applied in order; state_dict keys are ``"0.weight"``, ``"1.bias"``, ...
 
     Accepts modules as arguments or one ``OrderedDict`` of named modules.
+
+    A ``BatchNorm1d``/``BatchNorm2d`` followed by an ``nn.ReLU`` runs as one fused primitive
+    (``relu(bn(x))``, see ``ops/norm.py``), and so does an ``nn.Residual`` whose branch ends
+    in BatchNorm followed by an ``nn.ReLU`` (``relu(x + bn(...))``). The results, gradients
+    and running statistics are those of the modules run one by one; the graph has one node
+    instead of two or three. Fusion happens only when none of the modules involved has a
+    forward (pre-)hook, so hooks (``retrograd.explain`` uses them) see every module's own
+    output, and only for the library's own ``forward`` methods (not subclasses overriding
+    them).
     """
 
     def __init__(self, *modules: Any) -> None:
@@ -29,14 +68,7 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x: Any) -> Any:
-        for m in self._modules.values():
-            # m.forward directly when m has no hooks (and keeps Module's __call__): what m(x)
-            # would do, minus the cost of calling an instance, a good part of a small layer's
-            if m._forward_pre_hooks or m._forward_hooks or type(m).__call__ is not _CALL:
-                x = m(x)
-            else:
-                x = m.forward(x)
-        return x
+        return run_fused(list(self._modules.values()), x)
 
     def __getitem__(self, idx: int | slice) -> Any:
         mods = list(self._modules.values())

@@ -8,10 +8,43 @@ import numpy as np
 
 from ... import dtypes as _dt
 from ...ops.norm import BatchNorm as _BatchNormOp
+from ...ops.norm import BatchNormAddReLU as _BatchNormAddReLUOp
+from ...ops.norm import BatchNormReLU as _BatchNormReLUOp
 from ...tensor import Tensor
 from .. import init
 from ..module import Module
 from ..parameter import Parameter
+
+
+def _bn_args(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+             weight: Tensor | None, bias: Tensor | None, training: bool, momentum: float,
+             eps: float, what: str) -> tuple[tuple, dict]:
+    """Validate batch_norm's arguments; the op's graph inputs after x, and its parameters."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{what}: expected a Tensor, got {type(x).__name__}")
+    c = x.data.shape[1] if x.data.ndim >= 2 else None
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and (c is None or t.data.shape != (c,)):
+            raise ValueError(f"{what}: {name} of shape {tuple(t.data.shape)} does not "
+                             f"match input of shape {tuple(x.data.shape)} (expected ({c},))")
+    if x.data.ndim < 2:
+        raise ValueError(f"{what}: expected an input with a channel axis (N, C, ...), "
+                         f"got shape {tuple(x.data.shape)}")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError(f"{what}: running_mean and running_var are needed when "
+                         "training=False")
+    rm = None if running_mean is None else running_mean.data
+    rv = None if running_var is None else running_var.data
+    kw = dict(running_mean=rm, running_var=rv, training=training, momentum=momentum, eps=eps)
+    # no None among the graph inputs (explain lists them); a lone bias needs a weight slot
+    if bias is not None:
+        if weight is None:
+            weight = Tensor(np.ones(x.data.shape[1], dtype=x.data.dtype))
+        return (weight, bias), kw
+    if weight is not None:
+        return (weight,), kw
+    return (), kw
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
@@ -22,31 +55,36 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     In training mode the batch statistics are used and the running ones (if given) are
     updated in place; otherwise the running statistics are used.
     """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"batch_norm: expected a Tensor, got {type(x).__name__}")
-    c = x.data.shape[1] if x.data.ndim >= 2 else None
-    for name, t in (("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        if t is not None and (c is None or t.data.shape != (c,)):
-            raise ValueError(f"batch_norm: {name} of shape {tuple(t.data.shape)} does not "
-                             f"match input of shape {tuple(x.data.shape)} (expected ({c},))")
-    if x.data.ndim < 2:
-        raise ValueError(f"batch_norm: expected an input with a channel axis (N, C, ...), "
-                         f"got shape {tuple(x.data.shape)}")
-    if not training and (running_mean is None or running_var is None):
-        raise ValueError("batch_norm: running_mean and running_var are needed when "
-                         "training=False")
-    rm = None if running_mean is None else running_mean.data
-    rv = None if running_var is None else running_var.data
-    kw = dict(running_mean=rm, running_var=rv, training=training, momentum=momentum, eps=eps)
-    # no None among the graph inputs (explain lists them); a lone bias needs a weight slot
-    if bias is not None:
-        if weight is None:
-            weight = Tensor(np.ones(x.data.shape[1], dtype=x.data.dtype))
-        return _BatchNormOp.apply(x, weight, bias, **kw)
-    if weight is not None:
-        return _BatchNormOp.apply(x, weight, **kw)
-    return _BatchNormOp.apply(x, **kw)
+    wb, kw = _bn_args(x, running_mean, running_var, weight, bias, training, momentum, eps,
+                      "batch_norm")
+    return _BatchNormOp.apply(x, *wb, **kw)
+
+
+def batch_norm_relu(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                    weight: Tensor | None = None, bias: Tensor | None = None,
+                    training: bool = False, momentum: float = 0.1, eps: float = 1e-5,
+                    residual: Tensor | None = None) -> Tensor:
+    """``relu(batch_norm(x, ...))``, or ``relu(batch_norm(x, ...) + residual)``, as one
+    primitive (arguments as :func:`batch_norm`).
+
+    The same values, gradients and running-statistics updates as the composition, computed
+    with fewer passes over memory and graph nodes (the ReLU and the addition are done in
+    place on BatchNorm's output). ``residual`` must have x's shape; if its dtype differs, the
+    composition itself is computed (for NumPy's type promotion).
+    """
+    wb, kw = _bn_args(x, running_mean, running_var, weight, bias, training, momentum, eps,
+                      "batch_norm_relu")
+    if residual is None:
+        return _BatchNormReLUOp.apply(x, *wb, **kw)
+    if not isinstance(residual, Tensor):
+        raise TypeError(f"batch_norm_relu: residual must be a Tensor, got "
+                        f"{type(residual).__name__}")
+    if residual.data.shape != x.data.shape:
+        raise ValueError(f"batch_norm_relu: residual of shape {tuple(residual.data.shape)} "
+                         f"does not match input of shape {tuple(x.data.shape)}")
+    if residual.data.dtype != x.data.dtype:
+        return (residual + _BatchNormOp.apply(x, *wb, **kw)).relu()
+    return _BatchNormAddReLUOp.apply(x, residual, *wb, **kw)
 
 
 class _BatchNorm(Module):
@@ -93,12 +131,16 @@ class _BatchNorm(Module):
             init.ones_(self.weight)
             init.zeros_(self.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _check_input(self, x: Tensor) -> None:
         shape = x.data.shape
         if len(shape) not in self._dims or shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}): expected input of "
                              f"shape {self._shape_text.format(c=self.num_features)}, got "
                              f"{tuple(shape)}")
+
+    def _args(self, x: Tensor) -> tuple:
+        """batch_norm's arguments after x, for this layer (counts the batch in training)."""
+        self._check_input(x)
         use_batch = self.training or not self.track_running_stats
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
@@ -107,9 +149,23 @@ class _BatchNorm(Module):
             if self.momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(nbt)
         track = self.training and self.track_running_stats
-        return batch_norm(x, self.running_mean if track or not use_batch else None,
-                          self.running_var if track or not use_batch else None,
-                          self.weight, self.bias, use_batch, momentum, self.eps)
+        return (self.running_mean if track or not use_batch else None,
+                self.running_var if track or not use_batch else None,
+                self.weight, self.bias, use_batch, momentum, self.eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return batch_norm(x, *self._args(x))
+
+    def _fusable(self) -> bool:
+        """Whether a container may run this layer fused with a following ReLU: no hooks (they
+        must see this module's own output) and ``forward`` not overridden (SyncBatchNorm)."""
+        return (type(self).forward is _BatchNorm.forward and not self._forward_hooks
+                and not self._forward_pre_hooks)
+
+    def _forward_relu(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
+        """``relu(self(x))`` or ``relu(residual + self(x))`` as one primitive (see
+        :func:`batch_norm_relu`); for containers, after checking :meth:`_fusable`."""
+        return batch_norm_relu(x, *self._args(x), residual=residual)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
