@@ -9,6 +9,11 @@ Measured in one run, interleaved, medians of several repeats (the machine may be
    from raw ops (``x @ W.T + b``, ``relu``, ``log_softmax``, indexing, ``mean``), against
    PyTorch eager with the same raw ops and a hand-written NumPy forward/backward.
    Target: retrograd <= 1.2x hand NumPy.
+   retrograd and NumPy alternate in one child process that never imports PyTorch, and
+   PyTorch runs in a child of its own: at 2 threads PyTorch's OpenMP workers keep spinning
+   after each of its steps and slow whatever runs next on the 2 cores (measured: a
+   retrograd step 1.2 -> 1.8 ms when interleaved with PyTorch's), which would charge
+   PyTorch's threads to retrograd.
 
 Run: ``PYTHONPATH=src python benchmarks/overhead.py [--quick]``
 """
@@ -16,9 +21,11 @@ Run: ``PYTHONPATH=src python benchmarks/overhead.py [--quick]``
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from typing import Callable
@@ -29,6 +36,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import retrograd as rg  # noqa: E402
 
 try:
+    if os.environ.get("RG_BENCH_NO_TORCH"):  # the retrograd/NumPy child: no torch threads
+        raise ImportError
     import torch
 except ImportError:  # the NumPy comparisons still run
     torch = None
@@ -181,24 +190,26 @@ def torch_step(params: list, x, y, idx) -> object:
     return loss
 
 
-def mlp(batch: int, number: int, repeat: int) -> dict:
+def mlp(batch: int, number: int, repeat: int, which: str) -> dict:
+    """Time the MLP step of ``which``: "rg-np" (retrograd and NumPy, alternating) or
+    "torch"; the implementations are checked against the NumPy step first."""
     rng = np.random.default_rng(0)
     params = make_params(rng)
     x = rng.random((batch, SIZES[0]), dtype=np.float32)
     y = rng.integers(0, SIZES[-1], batch)
-    rparams = [rg.tensor(p, requires_grad=True) for p in params]
-    rx, ry, ridx = rg.tensor(x), rg.tensor(y), rg.arange(batch)
-
-    # the three implementations must agree before their speed means anything
     loss_np, grads_np = numpy_step(params, x, y)
-    loss_rg = rg_step(rparams, rx, ry, ridx)
-    assert abs(loss_rg.item() - loss_np) < 1e-4, (loss_rg.item(), loss_np)
-    for p, g in zip(rparams, grads_np):
-        np.testing.assert_allclose(p.grad.numpy(), g, rtol=1e-3, atol=1e-6)
-
-    fns = {"rg": lambda: rg_step(rparams, rx, ry, ridx),
-           "numpy": lambda: numpy_step(params, x, y)}
-    if torch is not None:
+    fns: dict[str, Callable[[], object]] = {}
+    if which == "rg-np":
+        rparams = [rg.tensor(p, requires_grad=True) for p in params]
+        rx, ry, ridx = rg.tensor(x), rg.tensor(y), rg.arange(batch)
+        # the implementations must agree before their speed means anything
+        loss_rg = rg_step(rparams, rx, ry, ridx)
+        assert abs(loss_rg.item() - loss_np) < 1e-4, (loss_rg.item(), loss_np)
+        for p, g in zip(rparams, grads_np):
+            np.testing.assert_allclose(p.grad.numpy(), g, rtol=1e-3, atol=1e-6)
+        fns["rg"] = lambda: rg_step(rparams, rx, ry, ridx)
+        fns["numpy"] = lambda: numpy_step(params, x, y)
+    elif torch is not None:
         tparams = [torch.tensor(p, requires_grad=True) for p in params]
         tx, ty, tidx = torch.from_numpy(x), torch.from_numpy(y), torch.arange(batch)
         loss_t = torch_step(tparams, tx, ty, tidx)
@@ -207,10 +218,30 @@ def mlp(batch: int, number: int, repeat: int) -> dict:
     return interleaved(fns, number, repeat)
 
 
+def mlp_child(which: str, batch: int, threads: int, number: int, repeat: int) -> dict:
+    """Run :func:`mlp` in a fresh process with ``threads`` BLAS (and torch) threads."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    if which == "rg-np":
+        env["RG_BENCH_NO_TORCH"] = "1"
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--mlp-child", which,
+                          str(batch), str(threads), str(number), str(repeat)],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    return {k: tuple(v) for k, v in json.loads(out.splitlines()[-1]).items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    ap.add_argument("--mlp-child", nargs=5, metavar=("WHICH", "BATCH", "THREADS", "NUMBER",
+                                                    "REPEAT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.mlp_child:
+        which, batch, threads, number, repeat = args.mlp_child
+        if torch is not None:
+            torch.set_num_threads(int(threads))
+        print(json.dumps(mlp(int(batch), int(number), int(repeat), which)))
+        return
     if torch is not None:
         torch.set_num_threads(2)
     n_small, n_mlp, repeat = (500, 5, 3) if args.quick else (4000, 30, 9)
@@ -236,29 +267,23 @@ def main() -> None:
     print(f"  {'median':<12}{'':>18}{statistics.median(wall_r):7.2f}{'':>18}"
           f"{statistics.median(cpu_r):7.2f}")
 
-    print("\n2. MLP 784-256-128-10 training step from raw ops (median ms per step)")
-    mlp_table(n_mlp, repeat)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
+    print("\n2. MLP 784-256-128-10 training step from raw ops (median ms per step; retrograd")
+    print("   and NumPy alternate in one process, PyTorch runs in another)")
+    mlp_table(n_mlp, repeat, 2)
     # On a shared machine two BLAS threads fight other processes for the cores; one thread
     # per library gives a steadier comparison of the same work.
     print("\n   the same with 1 BLAS thread and torch.set_num_threads(1):")
-    with threadpool_limits(1):
-        if torch is not None:
-            torch.set_num_threads(1)
-        mlp_table(n_mlp, repeat)
-        if torch is not None:
-            torch.set_num_threads(2)
+    mlp_table(n_mlp, repeat, 1)
 
 
-def mlp_table(number: int, repeat: int) -> None:
+def mlp_table(number: int, repeat: int, threads: int) -> None:
     print(f"  {'batch':<7}{'rg wall':>9}{'numpy':>9}{'torch':>9}{'rg/np':>7}{'rg/torch':>9}"
           f"{'rg cpu':>9}{'rg/np':>7}{'rg/torch':>9}  target rg/np <= 1.20")
     for batch in (64, 128, 256):
-        t = mlp(batch, number, repeat)
+        t = mlp_child("rg-np", batch, threads, number, repeat)
         nan = (float("nan"), float("nan"))
+        if torch is not None:
+            t.update(mlp_child("torch", batch, threads, number, repeat))
         (rw, rc), (nw, nc), (tw, tc) = t["rg"], t["numpy"], t.get("torch", nan)
         print(f"  {batch:<7}{rw * 1e3:9.3f}{nw * 1e3:9.3f}{tw * 1e3:9.3f}{rw / nw:7.2f}"
               f"{rw / tw:9.2f}{rc * 1e3:9.3f}{rc / nc:7.2f}{rc / tc:9.2f}")

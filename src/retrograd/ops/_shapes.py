@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from math import prod
 from typing import Any, Sequence
 
 import numpy as np
+
+from ._reduce import sum_columns
 
 _SUM_TO_PLANS: dict[tuple, tuple] = {}
 
@@ -25,8 +28,14 @@ def sum_to(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         axes = tuple(range(lead)) + tuple(
             lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
         )
-        plan = _SUM_TO_PLANS[key] = (axes,)
-    out = grad.sum(axis=plan[0]) if plan[0] else grad
+        # Only leading axes summed (a bias): column sums of grad seen as (rows, prod(shape))
+        cols = prod(shape) if axes == tuple(range(lead)) and lead else 0
+        plan = _SUM_TO_PLANS[key] = (axes, cols)
+    axes, cols = plan
+    if cols and grad.flags.c_contiguous and grad.dtype.char in "fd":
+        # a GEMV with a ones vector: 3x faster than NumPy's reduction (see _reduce)
+        return sum_columns(grad.reshape(-1, cols)).reshape(shape)
+    out = grad.sum(axis=axes) if axes else grad
     return out.reshape(shape)
 
 
