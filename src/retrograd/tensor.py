@@ -627,8 +627,7 @@ class Tensor:
     @property
     def T(self) -> "Tensor":
         """All axes reversed (a matrix transposed)."""
-        n = self.data.ndim
-        return _ops.Permute.apply(self, axes=(1, 0) if n == 2 else tuple(range(n - 1, -1, -1)))
+        return _ops.Permute.apply(self)  # (no axes: the op's fast form for .T)
 
     def permute(self, *axes: Any) -> "Tensor":
         return _ops.Permute.apply(self, axes=_ops.shape_arg(axes, "permute"))

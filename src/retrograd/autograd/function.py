@@ -116,8 +116,9 @@ class Function:
     hooks: list | None = None  # gradient hooks of the output tensor (rarely set)
     where: str | None = None   # creation stack, recorded under detect_anomaly
     saves: tuple | None = None  # see the module docstring; None: every input and the output
-    # ``saves`` split for apply(): input positions (None: all) and whether "out" is in it
-    _save_in: tuple | None = None
+    # ``saves`` split for apply(): the input positions (None: all; an int k: the first k,
+    # sliced without a loop, the usual case) and whether "out" is in it
+    _save_in: tuple | int | None = None
     _save_out: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -131,7 +132,8 @@ class Function:
                 if bad:
                     raise TypeError(f"{cls.__name__}.saves: expected input positions and "
                                     f"'out', got {bad!r}")
-                cls._save_in = tuple(v for v in s if v != "out")
+                pos = tuple(v for v in s if v != "out")
+                cls._save_in = len(pos) if pos == tuple(range(len(pos))) else pos
                 cls._save_out = "out" in s
 
     # -- the two halves every op defines ------------------------------------------------
@@ -234,7 +236,8 @@ class Function:
             fn._out = None
         idx = cls._save_in
         leaves = None
-        for a in (args if idx is None else [args[i] for i in idx if i < n] if idx else ()):
+        for a in (args if idx is None else args[:idx] if idx.__class__ is int
+                  else [args[i] for i in idx if i < n]):
             if not isinstance(a, Tensor):
                 continue
             if a._node is None:  # R2

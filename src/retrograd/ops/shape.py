@@ -41,9 +41,12 @@ class Transpose(Function):
 
 
 class Permute(Function):
-    """out = x with its axes reordered to ``axes``."""
+    """out = x with its axes reordered to ``axes`` (all reversed when ``axes`` is None)."""
 
-    def forward(self, x, axes):
+    def forward(self, x, axes=None):
+        if axes is None:  # Tensor.T: every axis reversed, its own inverse
+            self.inverse = None
+            return x.T
         key = (tuple(axes), x.ndim)
         plan = _PERMUTATIONS.get(key)
         if plan is None:
@@ -52,7 +55,7 @@ class Permute(Function):
         return x.transpose(plan[0])
 
     def backward(self, grad):
-        return grad.transpose(self.inverse)
+        return grad.T if self.inverse is None else grad.transpose(self.inverse)
 
 
 _PERMUTATIONS: dict[tuple, tuple] = {}
