@@ -6,8 +6,11 @@ PyTorch eager (2 threads) in the same run, and print the ratios the project targ
   SGD (target <= 0.33x; framework overhead is everything here).
 
 A hand-written NumPy step (forward and backward by hand, same Adam/SGD update) is printed
-for reference. Times are medians over several repeats; the machine may be shared, so run it
-a few times.
+for reference. Each framework runs in a fresh process of its own (the three alternate,
+``--rounds`` times; the median is printed): in one process the BLAS/OpenMP threads one of
+them leaves spinning after its GEMMs slow down whichever runs next (measured here: PyTorch's
+W2 step 2.0 ms alone, 3.8-4.5 ms interleaved with the others). Within a process the times
+are medians over several repeats; the machine may be shared, so run it a few times.
 
     PYTHONPATH=src python benchmarks/train_mlp.py [--repeat 9]
 """
@@ -15,7 +18,10 @@ a few times.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import time
 from typing import Callable
 
@@ -171,21 +177,43 @@ TARGETS = {"W2": 0.75, "tiny": 0.33}
 NUMBER = {"W2": 40, "tiny": 400}
 
 
+def child(case: str, which: str, repeat: int) -> None:
+    """Time one framework on one case in this (fresh) process and print its median ms."""
+    cfg = CASES[case]
+    make = {"retrograd": rg_step_fn, "torch": torch_step_fn, "numpy": numpy_step_fn}[which]
+    print(median_ms([make(**cfg)], NUMBER[case.split()[0]], repeat)[0])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="child processes per framework and case, alternating (median)")
     ap.add_argument("--torch-threads", type=int, default=2,
                     help="PyTorch's intra-op threads (the target is against 2; on a busy "
                          "machine compare 1 with OPENBLAS_NUM_THREADS=1 as well)")
+    ap.add_argument("--child", nargs=2, metavar=("CASE", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     TORCH_THREADS[0] = args.torch_threads
+    if args.child:
+        child(args.child[0], args.child[1], args.repeat)
+        return
     print(f"{'case':44s} {'retrograd':>10s} {'torch':>8s} {'numpy':>8s} {'ratio':>6s} "
           f"{'target':>6s}")
-    for name, cfg in CASES.items():
+    for name in CASES:
         key = name.split()[0]
-        n = NUMBER[key]
-        ours, theirs, hand = median_ms([rg_step_fn(**cfg), torch_step_fn(**cfg),
-                                        numpy_step_fn(**cfg)], n, args.repeat)
+        # Each framework in a process of its own, the three alternating: in one process the
+        # BLAS/OpenMP worker threads one of them leaves spinning slow the next one down.
+        times: dict[str, list[float]] = {"retrograd": [], "torch": [], "numpy": []}
+        for _ in range(args.rounds):
+            for which in times:
+                out = subprocess.run(
+                    [sys.executable, os.path.abspath(__file__), "--child", name, which,
+                     "--repeat", str(args.repeat), "--torch-threads",
+                     str(args.torch_threads)],
+                    check=True, capture_output=True, text=True).stdout
+                times[which].append(float(out.split()[-1]))
+        ours, theirs, hand = (statistics.median(times[k]) for k in times)
         ratio = ours / theirs
         mark = "ok" if ratio <= TARGETS[key] else "MISS"
         print(f"{name:44s} {ours:8.3f}ms {theirs:6.3f}ms {hand:6.3f}ms {ratio:6.2f} "
