@@ -98,6 +98,7 @@ def check_writeable(t: Any, what: str) -> None:
 
 
 _new = object.__new__
+_ndarray = np.ndarray
 _TRUE1 = (True,)
 _SEQ = 0
 
@@ -116,9 +117,10 @@ class Function:
     hooks: list | None = None  # gradient hooks of the output tensor (rarely set)
     where: str | None = None   # creation stack, recorded under detect_anomaly
     saves: tuple | None = None  # see the module docstring; None: every input and the output
-    # ``saves`` split for apply(): the input positions (None: all; an int k: the first k,
-    # sliced without a loop, the usual case) and whether "out" is in it
-    _save_in: tuple | int | None = None
+    # ``saves`` split for apply(): the input positions as a slice of the inputs (positions
+    # that are not one run protect every input: safe, and no op needs that) and whether
+    # "out" is in it
+    _save_in: slice = slice(None)
     _save_out: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -126,14 +128,16 @@ class Function:
         if "saves" in cls.__dict__:
             s = cls.saves
             if s is None:
-                cls._save_in, cls._save_out = None, True
+                cls._save_in, cls._save_out = slice(None), True
             else:
-                bad = [v for v in s if v != "out" and not isinstance(v, int)]
+                bad = [v for v in s if v != "out" and not (isinstance(v, int) and v >= 0)]
                 if bad:
                     raise TypeError(f"{cls.__name__}.saves: expected input positions and "
                                     f"'out', got {bad!r}")
-                pos = tuple(v for v in s if v != "out")
-                cls._save_in = len(pos) if pos == tuple(range(len(pos))) else pos
+                pos = sorted(v for v in s if v != "out")
+                run = bool(pos) and pos == list(range(pos[0], pos[-1] + 1))
+                cls._save_in = slice(pos[0], pos[-1] + 1) if run else \
+                    slice(0, 0) if not pos else slice(None)
                 cls._save_out = "out" in s
 
     # -- the two halves every op defines ------------------------------------------------
@@ -212,7 +216,7 @@ class Function:
                     fn.needs = needs
         finally:
             quiet_off(token)
-        if type(out) is not np.ndarray:
+        if out.__class__ is not _ndarray:
             out = np.asarray(out)  # ufuncs on 0-d arrays return NumPy scalars
         t = _new(Tensor)
         t.data = out
@@ -234,10 +238,8 @@ class Function:
             fn._out = out
         else:
             fn._out = None
-        idx = cls._save_in
         leaves = None
-        for a in (args if idx is None else args[:idx] if idx.__class__ is int
-                  else [args[i] for i in idx if i < n]):
+        for a in args[cls._save_in]:
             if not isinstance(a, Tensor):
                 continue
             if a._node is None:  # R2
