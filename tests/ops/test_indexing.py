@@ -117,3 +117,16 @@ def test_setitem_on_a_leaf_that_requires_grad_raises():
     x = rg.zeros(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="no_grad"):
         x[0] = 1.0
+
+
+def test_changing_an_index_array_after_forward_leaves_the_gradient_alone():
+    # the VJP scatters through the index it keeps: a copy, not the caller's array
+    x = rg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    rows, cols = np.array([0, 1]), rg.tensor([2, 0])
+    y = x[rows, cols]
+    rows[:] = 1
+    cols.numpy()[:] = 1
+    (y * rg.tensor([1.0, 10.0])).sum().backward()
+    want = np.zeros((2, 3))
+    want[0, 2], want[1, 0] = 1.0, 10.0
+    np.testing.assert_array_equal(x.grad.numpy(), want)

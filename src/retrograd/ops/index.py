@@ -25,9 +25,11 @@ def _convert_index(index: Any) -> tuple[Any, bool]:
     advanced = False
     for it in items:
         if isinstance(it, Tensor):
-            it = it.data
-        elif isinstance(it, list):
+            it = it.data.copy()  # kept for the VJP: changing the caller's array later
+        elif isinstance(it, list):  # must not move where the gradient goes
             it = np.asarray(it)
+        elif isinstance(it, np.ndarray):
+            it = it.copy()
         if isinstance(it, np.ndarray):
             if it.dtype.kind not in "iub":
                 raise IndexError(
