@@ -110,13 +110,8 @@ def _run_backward(root: Any, grad: np.ndarray, retain_graph: bool) -> None:
         if not retain_graph:
             # node.release(), inlined: this runs once per node of every backward pass
             node.saved = node.inputs = None
-            out = node._out
-            if out is not None:
-                node._out = None
-                try:
-                    out.setflags(write=True)
-                except ValueError:
-                    pass  # a view of a protected array: see rule R1 in function.py
+            # leaves first: an output that is a view of a leaf's array (W.T) can only be made
+            # writeable once the leaf's array is (else NumPy raises, which costs more)
             used = node._leaves
             if used is not None:
                 node._leaves = None
@@ -125,6 +120,13 @@ def _run_backward(root: Any, grad: np.ndarray, retain_graph: bool) -> None:
                     t._uses = u
                     if u == 0 and t._used_by:
                         _make_writeable(t.data)
+            out = node._out
+            if out is not None:
+                node._out = None
+                try:
+                    out.setflags(write=True)
+                except ValueError:
+                    pass  # a view of a protected array: see rule R1 in function.py
         if not heap:
             break
         node = heappop(heap)[1]

@@ -275,6 +275,9 @@ class Function:
         """Free what the node saved (after its backward ran, unless the graph is retained)."""
         self.saved = None
         self.inputs = None
+        if self._leaves is not None:  # first: see the engine's release
+            _unuse_leaves(self._leaves)
+            self._leaves = None
         out = self._out
         if out is not None:
             self._out = None
@@ -282,9 +285,6 @@ class Function:
                 out.setflags(write=True)
             except ValueError:
                 pass  # see R1
-        if self._leaves is not None:
-            _unuse_leaves(self._leaves)
-            self._leaves = None
 
     def __del__(self) -> None:
         # A graph dropped without backward gives its arrays back their writeability.

@@ -9,10 +9,12 @@ import numpy as np
 from ..autograd.function import Function
 from ._shapes import norm_axis
 
+_max, _sum = np.maximum.reduce, np.add.reduce  # the ndarray methods, minus a Python frame
+
 
 def _shifted(x: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
-    m = x.max(axis=axis, keepdims=True)
-    if not isfinite(m.sum()):  # one cheap test for the rare case (a NaN sum says it too)
+    m = _max(x, axis=axis, keepdims=True)  # x.max(...) without its Python wrapper
+    if not isfinite(_sum(m, axis=None)):  # one cheap test for the rare case (a NaN sum says it too)
         m = np.where(np.isfinite(m), m, 0)  # a row of -inf (or inf) must not give inf - inf
     return x - m, m
 
@@ -33,14 +35,14 @@ class Softmax(Function):
         self.axis = _one_axis(x, axis, "softmax")
         z, _ = _shifted(x, self.axis)
         e = np.exp(z)
-        out = e / e.sum(axis=self.axis, keepdims=True)
+        out = e / _sum(e, axis=self.axis, keepdims=True)
         self.save(out)
         return out
 
     def backward(self, grad):
         # J = diag(s) - s s^T, so J^T g = s * (g - <g, s>)
         s = self.saved[0]
-        return s * (grad - (grad * s).sum(axis=self.axis, keepdims=True))
+        return s * (grad - _sum(grad * s, axis=self.axis, keepdims=True))
 
 
 class LogSoftmax(Function):
@@ -49,13 +51,13 @@ class LogSoftmax(Function):
     def forward(self, x, axis=-1):
         self.axis = _one_axis(x, axis, "log_softmax")
         out, _ = _shifted(x, self.axis)
-        out -= np.log(np.exp(out).sum(axis=self.axis, keepdims=True))  # out is fresh
+        out -= np.log(_sum(np.exp(out), axis=self.axis, keepdims=True))  # out is fresh
         self.save(out)
         return out
 
     def backward(self, grad):
         # d out_i / d x_j = [i = j] - softmax_j
-        return grad - np.exp(self.saved[0]) * grad.sum(axis=self.axis, keepdims=True)
+        return grad - np.exp(self.saved[0]) * _sum(grad, axis=self.axis, keepdims=True)
 
 
 class LogSumExp(Function):
@@ -66,7 +68,7 @@ class LogSumExp(Function):
         self.axes, self.keepdims = axes, keepdims
         z, m = _shifted(x, axes)
         e = np.exp(z)
-        s = e.sum(axis=axes, keepdims=True)
+        s = _sum(e, axis=axes, keepdims=True)
         out = np.log(s) + m
         # NOTE: keep softmax(x) = e / s for backward; exp(x - out) would lose precision
         # when out is large (in float32, 1e4 + log 2 keeps only ~3 decimals of log 2)
