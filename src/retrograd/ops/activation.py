@@ -132,7 +132,16 @@ class ReLU(Function):
 
     def backward(self, grad):
         # NOTE: relu'(0) = 0, as in the seeds (004) and PyTorch: out > 0 exactly where x > 0
-        return grad * (self.saved[0] > 0)
+        return relu_mask_mul(grad, self.saved[0])
+
+
+def relu_mask_mul(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``grad * (out > 0)`` (a new array): the mask as 0/1 floats first, since NumPy's float x
+    bool multiply runs a casting loop ~15 % slower than the conversion plus a float multiply."""
+    if not out.ndim:
+        return grad * (out > 0)
+    mask = np.greater(out, 0).astype(grad.dtype)
+    return np.multiply(grad, mask, out=mask)
 
 
 class LeakyReLU(Function):

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from ..autograd.function import Function
-from .activation import relu_
+from .activation import relu_, relu_mask_mul
 from .conv import Wide as _Wide
 from .conv import colsum, scratch
 
@@ -188,7 +188,7 @@ class BatchNorm(Function):
         """The incoming gradient, 0 where the saved ReLU output is 0: a fresh ``(M, C)``
         array (relu'(0) = 0, as the ReLU op)."""
         g2, _ = _rows(grad)
-        return np.multiply(g2, self.saved[3] > 0)
+        return relu_mask_mul(g2, self.saved[3])
 
 
 class BatchNormReLU(BatchNorm):
