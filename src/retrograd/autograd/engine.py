@@ -108,7 +108,8 @@ def _run_backward(root: Any, grad: np.ndarray, retain_graph: bool) -> None:
                         if acc.size > _INPLACE_MIN:
                             owned.add(parent)
         if not retain_graph:
-            # node.release(), inlined: this runs once per node of every backward pass
+            # Free what the node saved and undo its protection (rules R1, R2 in function.py);
+            # inline: this runs once per node of every backward pass
             node.saved = node.inputs = None
             # leaves first: an output that is a view of a leaf's array (W.T) can only be made
             # writeable once the leaf's array is (else NumPy raises, which costs more)

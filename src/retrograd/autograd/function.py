@@ -233,7 +233,7 @@ class Function:
         fn.seq = -_SEQ  # newest first: decreasing creation order is a topological order
         if cls._save_out:
             # R1: a fresh output is always writeable; a view of a read-only array stays
-            # read-only when release() tries to restore it, which is what we want.
+            # read-only when the engine tries to restore it, which is what we want.
             out.setflags(write=False)
             fn._out = out
         else:
@@ -270,21 +270,6 @@ class Function:
         t._requires_grad = True
         t._node = fn
         return t
-
-    def release(self) -> None:
-        """Free what the node saved (after its backward ran, unless the graph is retained)."""
-        self.saved = None
-        self.inputs = None
-        if self._leaves is not None:  # first: see the engine's release
-            _unuse_leaves(self._leaves)
-            self._leaves = None
-        out = self._out
-        if out is not None:
-            self._out = None
-            try:
-                out.setflags(write=True)
-            except ValueError:
-                pass  # see R1
 
     def __del__(self) -> None:
         # A graph dropped without backward gives its arrays back their writeability.
