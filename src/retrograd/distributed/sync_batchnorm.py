@@ -15,7 +15,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..nn.layers.normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
 from ..nn.module import Module
-from ..ops.norm import _rows, _unrows, update_running
+from ..ops.norm import _rows, _unrows, input_grad, update_running
 from ..tensor import Tensor
 from . import world as _world
 
@@ -73,11 +73,8 @@ class SyncBatchNormOp(Function):
             c = dbeta.size
             dbeta_all = sums[:c].astype(g2.dtype, copy=False)
             gxc_all = sums[c:].astype(g2.dtype, copy=False)
-            k = scale * inv_std * inv_std * gxc_all / self.total
-            gx = g2 * scale
-            gx -= xc * k
-            gx -= scale * dbeta_all / self.total
-            gx = _unrows(gx, self.tshape)
+            gx = _unrows(input_grad(g2, xc, scale, inv_std, dbeta_all, gxc_all, self.total,
+                                    False), self.tshape)
         return gx, gw, gb
 
 

@@ -25,7 +25,8 @@ chosen for few input channels, e.g. an image batch). Either way the GEMMs read `
   :func:`col2im` (one strided ``+=`` per kernel offset).
 
 The weight is reordered to the order of ``col``'s rows once per call (a few KiB). Column sums
-(the bias gradient) are GEMVs with a ones vector (:func:`colsum`).
+(the bias gradient) are GEMVs with a ones vector
+(:func:`~retrograd.ops._reduce.sum_columns`).
 
 Memory
 ------
@@ -55,23 +56,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd.function import Function
-
-_ONES: dict = {}
-
-
-def colsum(a: np.ndarray) -> np.ndarray:
-    """Column sums of a 2-D array as a GEMV with a ones vector.
-
-    NumPy's ``a.sum(axis=0)`` on a tall, narrow C-ordered matrix (8192 x 16) walks it row by
-    row and is ~15x slower than BLAS's ``ones @ a``; the ones vector is cached per dtype.
-    """
-    m = a.shape[0]
-    ones = _ONES.get(a.dtype)
-    if ones is None or ones.shape[0] < m:
-        ones = _ONES[a.dtype] = np.ones(max(m, 1024), dtype=a.dtype)
-        ones.setflags(write=False)
-    return ones[:m] @ a
-
+from ._reduce import sum_columns
 
 # The chunked im2col (see :func:`im2col_gemm`) builds the patch matrix a few samples at a
 # time in a reused buffer of at most this many bytes: small enough to stay in the cache
@@ -323,7 +308,7 @@ class Conv2d(Function):
             d_op = grad.transpose(1, 0, 2, 3).reshape(o, p)
             d_po = d_op.T
         if len(need) > 2 and need[2]:
-            gb = colsum(d_po)  # dC/db = sum of delta over batch and positions
+            gb = sum_columns(d_po)  # dC/db = sum of delta over batch and positions
         if g == 1:
             if need[1]:
                 if self.chunked:  # col holds the padded input: rebuild the patches in chunks
