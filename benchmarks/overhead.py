@@ -166,28 +166,25 @@ def numpy_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple:
     return loss, (gw1, gb1, gw2, gb2, gw3, gb3)
 
 
-def rg_step(params: list, x, y, idx) -> object:
+def raw_step(params: list, x, y, idx, **softmax_axis) -> object:
+    """The MLP step from raw ops, in retrograd or torch (``axis=1`` or ``dim=1``)."""
     w1, b1, w2, b2, w3, b3 = params
     for p in params:
         p.grad = None
     h = (x @ w1.T + b1).relu()
     h = (h @ w2.T + b2).relu()
     logits = h @ w3.T + b3
-    loss = -logits.log_softmax(axis=1)[idx, y].mean()
+    loss = -logits.log_softmax(**softmax_axis)[idx, y].mean()
     loss.backward()
     return loss
+
+
+def rg_step(params: list, x, y, idx) -> object:
+    return raw_step(params, x, y, idx, axis=1)
 
 
 def torch_step(params: list, x, y, idx) -> object:
-    w1, b1, w2, b2, w3, b3 = params
-    for p in params:
-        p.grad = None
-    h = (x @ w1.T + b1).relu()
-    h = (h @ w2.T + b2).relu()
-    logits = h @ w3.T + b3
-    loss = -logits.log_softmax(dim=1)[idx, y].mean()
-    loss.backward()
-    return loss
+    return raw_step(params, x, y, idx, dim=1)
 
 
 def mlp(batch: int, number: int, repeat: int, which: str) -> dict:

@@ -28,7 +28,6 @@ from typing import Callable
 import numpy as np
 
 import retrograd as rg
-from retrograd import nn, optim
 
 
 def median_ms(steps: list[Callable[[], object]], number: int, repeat: int) -> list[float]:
@@ -50,10 +49,12 @@ def median_ms(steps: list[Callable[[], object]], number: int, repeat: int) -> li
 # ---------------------------------------------------------------------------- retrograd
 
 
-def rg_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, lr: float,
-               seed: int = 0) -> Callable[[], float]:
-    rg.manual_seed(seed)
-    layers: list[nn.Module] = []
+def step_fn(lib, to_tensor: Callable, sizes: list[int], act: str, batch: int,
+            opt_name: str, lr: float, seed: int = 0) -> Callable[[], float]:
+    """One training step of the MLP in ``lib`` (retrograd or torch: the same API)."""
+    lib.manual_seed(seed)
+    nn, optim = lib.nn, lib.optim
+    layers: list = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2:
@@ -63,8 +64,8 @@ def rg_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, lr: float,
         optim.SGD(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)
-    x = rg.tensor(rng.random((batch, sizes[0]), dtype=np.float32))
-    y = rg.tensor(rng.integers(0, sizes[-1], batch))
+    x = to_tensor(rng.random((batch, sizes[0]), dtype=np.float32))
+    y = to_tensor(rng.integers(0, sizes[-1], batch))
 
     def step() -> float:
         loss = loss_fn(model(x), y)
@@ -76,39 +77,18 @@ def rg_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, lr: float,
     return step
 
 
-# ---------------------------------------------------------------------------- torch
+def rg_step_fn(**cfg) -> Callable[[], float]:
+    return step_fn(rg, rg.tensor, **cfg)
 
 
 TORCH_THREADS = [2]
 
 
-def torch_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, lr: float,
-                  seed: int = 0) -> Callable[[], float]:
+def torch_step_fn(**cfg) -> Callable[[], float]:
     import torch
 
     torch.set_num_threads(TORCH_THREADS[0])
-    torch.manual_seed(seed)
-    layers: list = []
-    for i in range(len(sizes) - 1):
-        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(torch.nn.ReLU() if act == "relu" else torch.nn.Sigmoid())
-    model = torch.nn.Sequential(*layers)
-    opt = torch.optim.Adam(model.parameters(), lr=lr) if opt_name == "adam" else \
-        torch.optim.SGD(model.parameters(), lr=lr)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    rng = np.random.default_rng(seed)
-    x = torch.from_numpy(rng.random((batch, sizes[0]), dtype=np.float32))
-    y = torch.from_numpy(rng.integers(0, sizes[-1], batch))
-
-    def step() -> float:
-        loss = loss_fn(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return step_fn(torch, torch.from_numpy, **cfg)
 
 
 # ---------------------------------------------------------------------------- by hand
