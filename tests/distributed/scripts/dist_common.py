@@ -72,21 +72,26 @@ def train_single(opt_name: str, steps: int, batch: int, to_none: bool = True,
     X, Y = make_data()
     opt = make_optimizer(opt_name, list(model.parameters()))
     sampler = DistributedSampler(len(X), num_replicas=1, rank=0, seed=seed)
+    for b in step_batches(sampler, batch, steps):
+        loss = ((model(rg.tensor(X[b])) - rg.tensor(Y[b])) ** 2).mean()
+        opt.zero_grad(set_to_none=to_none)
+        loss.backward()
+        opt.step()
+    return {k: v.data.copy() for k, v in model.state_dict().items()}
+
+
+def step_batches(sampler, batch: int, steps: int):
+    """The sample indices of ``steps`` steps: each epoch's indices in whole batches."""
     step = epoch = 0
-    while step < steps:
+    while True:
         sampler.set_epoch(epoch)
         idx = sampler.indices()
         for s in range(0, len(idx) - batch + 1, batch):
-            b = idx[s:s + batch]
-            loss = ((model(rg.tensor(X[b])) - rg.tensor(Y[b])) ** 2).mean()
-            opt.zero_grad(set_to_none=to_none)
-            loss.backward()
-            opt.step()
-            step += 1
             if step == steps:
-                break
+                return
+            yield idx[s:s + batch]
+            step += 1
         epoch += 1
-    return {k: v.data.copy() for k, v in model.state_dict().items()}
 
 
 def fit_run(out: str | None, epochs: int, ckpt: str | None, resume: str | None,

@@ -13,7 +13,7 @@ import retrograd as rg
 from retrograd import distributed as dist
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from dist_common import make_data, make_model, make_optimizer  # noqa: E402
+from dist_common import make_data, make_model, make_optimizer, step_batches  # noqa: E402
 
 out, opt_name, steps, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 to_none = sys.argv[5] == "none"
@@ -28,25 +28,16 @@ assert int(net.counter.data[0]) == 10, "buffers are broadcast from rank 0 too"
 X, Y = make_data()
 opt = make_optimizer(opt_name, list(model.parameters()))
 sampler = dist.DistributedSampler(len(X), seed=7)
-step = epoch = 0
-while step < steps:
-    sampler.set_epoch(epoch)
-    idx = sampler.indices()
-    for s in range(0, len(idx) - batch + 1, batch):
-        b = idx[s:s + batch]
-        loss = ((model(rg.tensor(X[b])) - rg.tensor(Y[b])) ** 2).mean()
-        opt.zero_grad(set_to_none=to_none)
-        loss.backward()
-        model.sync_gradients()
-        flat = model._buckets[0].flat
-        # after a sync every gradient lives in the one flat buffer (zeroed in place, the next
-        # backward accumulates straight into it)
-        assert all(np.shares_memory(p.grad.data, flat) for p in model.parameters())
-        opt.step()
-        step += 1
-        if step == steps:
-            break
-    epoch += 1
+for b in step_batches(sampler, batch, steps):
+    loss = ((model(rg.tensor(X[b])) - rg.tensor(Y[b])) ** 2).mean()
+    opt.zero_grad(set_to_none=to_none)
+    loss.backward()
+    model.sync_gradients()
+    flat = model._buckets[0].flat
+    # after a sync every gradient lives in the one flat buffer (zeroed in place, the next
+    # backward accumulates straight into it)
+    assert all(np.shares_memory(p.grad.data, flat) for p in model.parameters())
+    opt.step()
 assert model.allreduce_calls == steps, (model.allreduce_calls, steps)  # one per step
 np.savez(f"{out}{dist.rank()}.npz", calls=model.allreduce_calls,
          **{k: v.data for k, v in model.state_dict().items()})
