@@ -75,7 +75,8 @@ def _const(x: Any) -> Any:
     if isinstance(x, numbers.Number):
         return x
     if isinstance(x, np.ndarray):
-        return x.copy()  # a constant is captured by value (as PyTorch converts it)
+        # (captured by value: Function.apply copies it if a recorded op saves it)
+        return x
     if isinstance(x, (list, tuple)):
         return _to_array(x)
     raise TypeError(f"unsupported operand type for a tensor operation: {type(x).__name__}")

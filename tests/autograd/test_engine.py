@@ -265,6 +265,33 @@ def test_changing_soft_cross_entropy_targets_after_forward_leaves_the_gradient_a
     np.testing.assert_allclose(logits.grad.numpy(), (p - t) / 4, rtol=1e-12)
 
 
+@pytest.mark.parametrize("make", [
+    # (graph from x and a NumPy constant c, gradient of x by hand from the original c)
+    ("mul", lambda x, c: (x * c).sum(), lambda x, c: c),
+    ("rmul", lambda x, c: (c * x).sum(), lambda x, c: c),
+    ("div", lambda x, c: (c / x).sum(), lambda x, c: -c / x**2),
+    ("matmul", lambda x, c: (x @ c).sum(), lambda x, c: np.broadcast_to(c.sum(1), x.shape)),
+    ("linear", lambda x, c: rg.nn.functional.linear(x, c.T, c[0]).sum(),
+     lambda x, c: np.broadcast_to(c.sum(1), x.shape)),
+    ("bce", lambda x, c: rg.nn.functional.binary_cross_entropy(x.sigmoid(), c / 2),
+     lambda x, c: (1 / (1 + np.exp(-x)) - c / 2) / x.size),
+], ids=lambda m: m[0] if isinstance(m, tuple) else "")
+def test_changing_a_numpy_constant_after_forward_leaves_the_gradient_alone(make):
+    # A NumPy array is a constant the user still owns: the node keeps its own copy of what
+    # the backward reads, so changing the array before backward() changes nothing.
+    _, graph, by_hand = make
+    rng = np.random.default_rng(3)
+    xv = rng.uniform(0.5, 1.5, (3, 3))
+    c = rng.uniform(0.2, 1.8, (3, 3))
+    original = c.copy()
+    x = f64(xv)
+    out = graph(x, c)
+    c[...] = 7.0  # in place, before backward
+    out.backward()
+    np.testing.assert_allclose(x.grad.numpy(), by_hand(xv, original), rtol=1e-12)
+    assert c.flags.writeable and (c == 7.0).all()  # the caller's array is left as it is
+
+
 def test_saves_declaration_is_checked():
     with pytest.raises(TypeError, match="saves"):
         class Bad(rg.autograd.function.Function):  # noqa: F841 - defining it is the test

@@ -19,7 +19,8 @@ A primitive subclasses :class:`Function` and declares, side by side,
 ``Op.apply(*inputs, **params)`` runs the forward pass and, when grad mode is on and some input
 requires a gradient, records a graph node. Inputs that are not Tensors (Python numbers, NumPy
 arrays) are constants: they pass to ``forward`` unchanged, so NumPy's promotion rules apply
-(a Python float never turns a float32 tensor into float64).
+(a Python float never turns a float32 tensor into float64). A NumPy array in a position the
+op saves is copied first when a node is recorded: the caller may still change it in place.
 """
 
 from __future__ import annotations
@@ -175,14 +176,19 @@ class Function:
                 if isinstance(a, Tensor):
                     ga = a._requires_grad
                     a = a.data
+                    const = False
                 else:
                     ga = False
+                    const = isinstance(a, _ndarray)
                 if isinstance(b, Tensor):
                     gb = b._requires_grad
                     b = b.data
                 else:
                     gb = False
+                    const = const or isinstance(b, _ndarray)
                 record = (ga or gb) and STATE.enabled
+                if record and const:
+                    a, b = _private_constants(cls, args, (a, b))
                 out = fn.forward(a, b, **kwargs) if kwargs else fn.forward(a, b)
                 if record:
                     fn.needs = (ga, gb)
@@ -191,27 +197,35 @@ class Function:
                 if isinstance(a, Tensor):
                     ga = a._requires_grad
                     a = a.data
+                    const = False
                 else:
                     ga = False
+                    const = isinstance(a, _ndarray)
                 if isinstance(b, Tensor):
                     gb = b._requires_grad
                     b = b.data
                 else:
                     gb = False
+                    const = const or isinstance(b, _ndarray)
                 if isinstance(c, Tensor):
                     gc = c._requires_grad
                     c = c.data
                 else:
                     gc = False
+                    const = const or isinstance(c, _ndarray)
                 record = (ga or gb or gc) and STATE.enabled
+                if record and const:
+                    a, b, c = _private_constants(cls, args, (a, b, c))
                 out = fn.forward(a, b, c, **kwargs) if kwargs else fn.forward(a, b, c)
                 if record:
                     fn.needs = (ga, gb, gc)
             else:
                 needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
                 record = STATE.enabled and True in needs
-                out = fn.forward(*[a.data if isinstance(a, Tensor) else a for a in args],
-                                 **kwargs)
+                arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+                if record:
+                    arrays = _private_constants(cls, args, arrays)
+                out = fn.forward(*arrays, **kwargs)
                 if record:
                     fn.needs = needs
         finally:
@@ -298,6 +312,19 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+def _private_constants(cls: type, args: tuple, arrays: Any) -> Any:
+    """``arrays`` with a private copy of each NumPy array passed as a constant (not a Tensor)
+    in a position the op saves for its backward.
+
+    The caller still owns such an array and may change it in place before ``backward()``;
+    it cannot be protected like a Tensor's (it has no count of the nodes saving it), so the
+    node keeps the values it saw, as PyTorch does when it turns an array into a tensor.
+    """
+    saved = range(len(args))[cls._save_in]
+    return [a.copy() if i in saved and isinstance(a, _ndarray)
+            and not isinstance(args[i], Tensor) else a for i, a in enumerate(arrays)]
 
 
 def _anomaly_forward(fn: Function, out: np.ndarray) -> None:
