@@ -65,46 +65,87 @@ class Adam(Optimizer):
     def _check_group(self, group: dict[str, Any]) -> None:
         _check_adam(group, type(self).__name__)
 
+    def _flat_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
+
+    def _update_group(self, group: dict[str, Any], items: list[tuple]) -> None:
+        # Every parameter of the group at once, on the flat buffers (see Optimizer._flat)
+        flat = self._flat(group, items)
+        states = None if flat is None else [self.state[p] for p, _, _ in items]
+        step = None if states is None else states[0]["step"]
+        if states is None or any(s["step"] != step for s in states):
+            super()._update_group(group, items)
+            return
+        step += 1
+        for s in states:
+            s["step"] = step
+        a = flat.arrays
+        self._math([d for _, d, _ in items], [g for _, _, g in items], a["exp_avg"],
+                   a["exp_avg_sq"], a.get("max_exp_avg_sq"), flat.scratch, flat.scratch_views,
+                   group, step)
+
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
-        lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
-        beta1, beta2 = group["betas"]
+        # One parameter (the first step, or a step where some of the group had no gradient)
         if not state:
             state["step"] = 0
             state["exp_avg"] = np.zeros_like(p)
             state["exp_avg_sq"] = np.zeros_like(p)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(p)
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = np.zeros_like(p)
         step = state["step"] = state["step"] + 1
-        m, v = state["exp_avg"], state["exp_avg_sq"]
+        t = [self._buf(p), self._buf(p, 1)]
+        self._math([p], [g], state["exp_avg"], state["exp_avg_sq"],
+                   state.get("max_exp_avg_sq") if group["amsgrad"] else None, t,
+                   [[t[0]], [t[1]]], group, step)
+
+    def _math(self, ps: list[np.ndarray], gs: list[np.ndarray], m: np.ndarray, v: np.ndarray,
+              vmax: np.ndarray | None, t: list[np.ndarray], tv: list[list[np.ndarray]],
+              group: dict[str, Any], step: int) -> None:
+        """The update, in place: parameters ``ps`` with gradients ``gs``; ``m``, ``v``, ``vmax``
+        their moments, either one parameter's or the flat buffers of all of them (views
+        ``tv[i][j]`` of the two scratch arrays ``t[i]`` match ``ps[j]``). The same NumPy
+        calls on every element either way, so both give the same bits."""
+        lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
+        beta1, beta2 = group["betas"]
+        t0, t1 = t
+        d = None  # the gradient as one flat array, when weight decay forms one anyway
         if self._decoupled:
-            d = g
             if wd != 0:
-                p *= 1 - lr * wd  # AdamW: p <- p - lr lambda p, outside the moments
+                for p in ps:
+                    p *= 1 - lr * wd  # AdamW: p <- p - lr lambda p, outside the moments
+        elif wd != 0:
+            d = t1
+            for p, g, dj in zip(ps, gs, tv[1]):
+                np.multiply(p, wd, out=dj)
+                dj += g  # L2: g + lambda p
+        # m <- beta1 m + (1 - beta1) g
+        m *= beta1
+        if d is None:
+            for g, tj in zip(gs, tv[0]):
+                np.multiply(g, 1 - beta1, out=tj)
         else:
-            d = self._decayed(p, g, wd)
-        t = self._buf(p)
-        # m <- m + (1 - beta1)(g - m), the same value as beta1 m + (1 - beta1) g
-        np.subtract(d, m, out=t)
-        t *= 1 - beta1
-        m += t
+            np.multiply(d, 1 - beta1, out=t0)
+        m += t0
         # v <- beta2 v + (1 - beta2) g^2
-        np.multiply(d, d, out=t)
-        t *= 1 - beta2
+        if d is None:
+            for g, tj in zip(gs, tv[0]):
+                np.multiply(g, g, out=tj)
+        else:
+            np.multiply(d, d, out=t0)
+        t0 *= 1 - beta2
         v *= beta2
-        v += t
-        if group["amsgrad"]:
-            vmax = state.get("max_exp_avg_sq")
-            if vmax is None:
-                vmax = state["max_exp_avg_sq"] = np.zeros_like(p)
+        v += t0
+        if vmax is not None:
             np.maximum(vmax, v, out=vmax)
             v = vmax
+        # p <- p - (lr / bias1) m / (sqrt(v) / sqrt(bias2) + eps), computed as
+        # p - (lr sqrt(bias2) / bias1) m / (sqrt(v) + eps sqrt(bias2)): one pass fewer
         bias1 = 1 - beta1**step
         bias2_sqrt = math.sqrt(1 - beta2**step)
-        # p <- p - (lr / bias1) m / (sqrt(v) / sqrt(bias2) + eps)
-        np.sqrt(v, out=t)
-        t /= bias2_sqrt
-        t += eps
-        np.divide(m, t, out=t)
-        t *= -(lr / bias1)
-        p += t
+        np.sqrt(v, out=t0)
+        t0 += eps * bias2_sqrt
+        np.divide(m, t0, out=t0)
+        t0 *= -(lr * bias2_sqrt / bias1)
+        for p, tj in zip(ps, tv[0]):
+            p += tj
