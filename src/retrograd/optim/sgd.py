@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ..dtypes import scalar_array
 from .optimizer import Optimizer, required
 
 # Up to this many elements a fresh temporary is cheaper than the reused scratch buffer.
@@ -62,7 +63,7 @@ class SGD(Optimizer):
             # Plain SGD on a small array: one temporary beats the scratch-buffer lookup
             # (~2 us a parameter). A Python float lr takes the array's dtype, and
             # p - lr g equals p + (-lr) g bit for bit, so results match the general path.
-            np.subtract(p, g * lr, out=p)
+            p -= g * scalar_array(lr, p.dtype)
             return
         d = self._decayed(p, g, wd, 0)
         if mu != 0:
