@@ -68,6 +68,12 @@ ROLES = {
                      "through batch norm (weight/σ times its part orthogonal to 1 and x̂)",
     "BatchNormAddReLU": "batch norm + add + relu: where the output is > 0 the gradient goes "
                         "unchanged to the shortcut and through batch norm to the branch",
+    "LinearReLU": "linear + relu: the gradient passes where the output is > 0, then as "
+                  "linear: input gets δW, weight gets δᵀa, bias gets Σδ",
+    "LinearSigmoid": "linear + sigmoid: the gradient is scaled by σ(z)(1 - σ(z)), then as "
+                     "linear: input gets δW, weight gets δᵀa, bias gets Σδ",
+    "LinearTanh": "linear + tanh: the gradient is scaled by 1 - tanh(z)^2, then as linear: "
+                  "input gets δW, weight gets δᵀa, bias gets Σδ",
 }
 
 

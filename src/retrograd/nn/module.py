@@ -48,9 +48,13 @@ class Module:
     """
 
     training: bool
-    # A module that can run as one fused primitive with a following nn.ReLU defines
-    # ``_fusable()`` and ``_forward_relu(x)`` (BatchNorm, Residual; see nn.Sequential).
+    # A module that can run as one fused primitive with a following activation module
+    # defines ``_fuses`` (the activations it fuses with: "relu", "sigmoid", "tanh"),
+    # ``_fusable()`` (whether it may now: no hooks, forward not overridden) and
+    # ``_forward_act(x, act)``, which returns ``act(module(x))`` (Linear; BatchNorm and
+    # Residual with ReLU only; see nn.Sequential and run_fused).
     _fusable: Any = None
+    _fuses: tuple = ()
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())

@@ -21,7 +21,7 @@ from .elementwise import (
     Where,
 )
 from .index import GetItem, SetItem, setitem
-from .linalg import Linear, MatMul
+from .linalg import Linear, LinearAct, LinearReLU, LinearSigmoid, LinearTanh, MatMul
 from .reduce import Max, Mean, Min, Sum, Var, argmax, argmin
 from .shape import (
     BroadcastTo,

@@ -24,8 +24,17 @@ class Tanh(Function):
         return out
 
     def backward(self, grad):
-        out = self.saved[0]
-        return grad * (1 - out * out)  # tanh' = 1 - tanh^2
+        return tanh_grad(grad, self.saved[0])
+
+
+def tanh_(a: np.ndarray) -> np.ndarray:
+    """``a = tanh(a)`` in place (``a`` a writeable float array); returns ``a``."""
+    return np.tanh(a, out=a)
+
+
+def tanh_grad(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``grad * tanh'`` from tanh's output (a new array): tanh' = 1 - tanh^2."""
+    return grad * (1 - out * out)
 
 
 def sigmoid_array(x: np.ndarray) -> np.ndarray:
@@ -45,28 +54,50 @@ _EXP_SAFE = {np.dtype(t).char: -float(np.log(np.finfo(t).max)) * 0.999
 _min = np.minimum.reduce  # x.min() without its Python wrapper
 
 
+def sigmoid_into(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """sigma(x) into ``out``: a new array if None, or ``x`` itself (in place), or any
+    writeable array of x's shape and dtype. Returns the result.
+
+    Stable for any finite input: the fast form (3 ufuncs instead of 7) when no e^-x can
+    overflow, :func:`sigmoid_array` otherwise. The caller (an op's forward, run by
+    ``Function.apply``) has floating-point warnings off already.
+    """
+    lo = _EXP_SAFE.get(x.dtype.char) if type(x) is np.ndarray and x.ndim and x.size \
+        else None
+    if lo is not None and _min(x, None) >= lo:
+        out = np.negative(x, out=out)
+        np.exp(out, out=out)
+        out += 1
+        return np.reciprocal(out, out=out)
+    s = sigmoid_array(x)
+    if out is None:
+        return s
+    np.copyto(out, s)  # rare (some x below about -88 in float32): a temporary is fine
+    return out
+
+
+def sigmoid_(a: np.ndarray) -> np.ndarray:
+    """``a = sigma(a)`` in place (``a`` a writeable float array); returns ``a``."""
+    return sigmoid_into(a, a)
+
+
+def sigmoid_grad(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``grad * sigma'`` from the sigmoid's output (a new array): sigma' = sigma (1 - sigma)."""
+    return grad * out * (1 - out)
+
+
 class Sigmoid(Function):
     """out = 1 / (1 + e^-x)."""
 
     saves = ("out",)
 
     def forward(self, x):
-        lo = _EXP_SAFE.get(x.dtype.char) if type(x) is np.ndarray and x.ndim and x.size \
-            else None
-        if lo is not None and _min(x, None) >= lo:
-            # Fast form, 3 ufuncs instead of 7 (apply() has already silenced warnings)
-            out = np.negative(x)
-            np.exp(out, out=out)
-            out += 1
-            np.reciprocal(out, out=out)
-        else:
-            out = sigmoid_array(x)
+        out = sigmoid_into(x)
         self.saved = (out,)  # self.save(), inlined
         return out
 
     def backward(self, grad):
-        out = self.saved[0]
-        return grad * out * (1 - out)  # sigma' = sigma (1 - sigma)
+        return sigmoid_grad(grad, self.saved[0])
 
 
 def _flat2d(a: np.ndarray) -> np.ndarray | None:

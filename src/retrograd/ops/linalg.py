@@ -1,12 +1,17 @@
-"""Linear algebra: matmul (NumPy semantics, 1-D and batched) and the fused ``linear``."""
+"""Linear algebra: matmul (NumPy semantics, 1-D and batched), the fused ``linear`` and
+``linear`` fused with a following activation (``LinearReLU``, ``LinearSigmoid``,
+``LinearTanh``)."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
 from ..autograd.function import Function
 from ._reduce import sum_columns
 from ._shapes import sum_to
+from .activation import relu_, relu_mask_mul, sigmoid_, sigmoid_grad, tanh_, tanh_grad
 
 # Below this many elements `out + b` (a new array) beats `out += b`: NumPy's in-place
 # operator has a fixed cost of ~1 us, an allocation that small far less.
@@ -92,7 +97,8 @@ class Linear(Function):
     """out = x W^T + b, fused (``W`` of shape (out, in), as ``nn.Linear``).
 
     One primitive instead of transpose, matmul and add: two fewer nodes and no temporary
-    for the bias; tested against that composition.
+    for the bias; tested against that composition. :class:`LinearAct` extends it with an
+    activation.
     """
 
     saves = (0, 1)
@@ -116,11 +122,13 @@ class Linear(Function):
                 out += bias  # out is fresh: add the bias in place (no new array)
             else:
                 out = out + bias  # small: a new array costs less than the in-place ufunc
-        return out
+        return out  # always a fresh array: LinearAct changes it in place
 
     def backward(self, grad):
         # BP: dC/dx = delta W, dC/dW = delta^T x (= delta a^T per sample), dC/db = sum delta
-        x, w = self.saved
+        saved = self.saved  # (x, W), and LinearAct's output after them
+        x = saved[0]
+        w = saved[1]
         n = self.needs
         if grad.ndim == 2:
             g2 = grad
@@ -138,3 +146,62 @@ class Linear(Function):
             if self.inputs[2].data.ndim == 0:  # needs[2]: a Tensor
                 gb = gb.sum()
         return gx, gw, gb
+
+
+class LinearAct(Linear):
+    """out = act(x W^T + b): :class:`Linear` followed by an activation, as one primitive
+    (same arguments and errors as ``Linear``). Use a subclass: :class:`LinearReLU`,
+    :class:`LinearSigmoid`, :class:`LinearTanh`.
+
+    The forward pass is Linear's, then the activation in place on its fresh output (no
+    second array); the backward pass multiplies the incoming gradient by the activation's
+    derivative, computed from the saved output, and runs Linear's backward on the product.
+    Equal, forward and backward, to ``Linear`` then the activation op (the same NumPy
+    operations on the same values), with one graph node instead of two. ``nn.Sequential``
+    uses it for a hook-free ``nn.Linear`` followed by a hook-free ``nn.ReLU``,
+    ``nn.Sigmoid`` or ``nn.Tanh``. Floating-point operands only (an integer GEMM output
+    cannot hold the activation in place).
+    """
+
+    saves = (0, 1, "out")  # x and W as Linear, and the output for the derivative
+    # set by each subclass: the activation in place on a float array (returning it), and
+    # ``grad * act'`` as a new array, from the activation's output
+    _act_: Callable[[np.ndarray], np.ndarray]
+    _act_grad: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+    def forward(self, x, weight, bias=None):
+        out = Linear.forward(self, x, weight, bias)  # saves (x, weight)
+        if out.dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}: expected floating-point operands, got "
+                            f"{x.dtype} and {weight.dtype}")
+        out = self._act_(out)
+        self.saved += (out,)
+        return out
+
+    def backward(self, grad):
+        return Linear.backward(self, self._act_grad(grad, self.saved[2]))
+
+
+class LinearReLU(LinearAct):
+    """out = max(x W^T + b, 0); relu'(0) = 0, as the ReLU op. See :class:`LinearAct`."""
+
+    _act_ = staticmethod(relu_)
+    _act_grad = staticmethod(relu_mask_mul)
+
+
+class LinearSigmoid(LinearAct):
+    """out = sigma(x W^T + b), in the Sigmoid op's stable form. See :class:`LinearAct`."""
+
+    _act_ = staticmethod(sigmoid_)
+    _act_grad = staticmethod(sigmoid_grad)
+
+
+class LinearTanh(LinearAct):
+    """out = tanh(x W^T + b). See :class:`LinearAct`."""
+
+    _act_ = staticmethod(tanh_)
+    _act_grad = staticmethod(tanh_grad)
+
+
+# The fused op for each activation name (nn.Linear's fusion in nn.Sequential)
+LINEAR_ACT = {"relu": LinearReLU, "sigmoid": LinearSigmoid, "tanh": LinearTanh}

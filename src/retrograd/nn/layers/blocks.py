@@ -42,6 +42,8 @@ class Residual(Module):
                              f"from the shortcut's {tuple(sx.shape)}; pass a shortcut= "
                              "projection")
 
+    _fuses = ("relu",)
+
     def _fusable(self) -> bool:
         """Whether ``relu(self(x))`` may run as one ``relu(shortcut + bn(...))`` primitive:
         the branch is a plain ``Sequential`` ending in a fusable BatchNorm, and neither this
@@ -55,9 +57,10 @@ class Residual(Module):
         last = body[-1]
         return isinstance(last, _BatchNorm) and last._fusable()
 
-    def _forward_relu(self, x: Tensor) -> Tensor:
-        """``relu(self(x))``: the branch up to its final BatchNorm, then BatchNorm, the
-        addition of the shortcut and the ReLU as one primitive (after :meth:`_fusable`)."""
+    def _forward_act(self, x: Tensor, act: str) -> Tensor:
+        """``relu(self(x))`` (``act`` is "relu", the one in :attr:`_fuses`): the branch up to
+        its final BatchNorm, then BatchNorm, the addition of the shortcut and the ReLU as one
+        primitive (after :meth:`_fusable`)."""
         mods = list(self.module._modules.values())
         bn = mods[-1]
         h = run_fused(mods[:-1], x)

@@ -6,30 +6,38 @@ from collections import OrderedDict
 from typing import Any, Iterable, Iterator
 
 from ..module import Module
-from .activation import ReLU
+from .activation import ReLU, Sigmoid, Tanh
 
 _CALL = Module.__call__
 
-
-def _plain_relu(m: Module) -> bool:
-    """An ``nn.ReLU`` whose call is exactly ``x.relu()``: no hooks, forward not overridden."""
-    return (type(m).forward is ReLU.forward and not m._forward_hooks
-            and not m._forward_pre_hooks)
+# The activation modules a preceding module may fuse with, keyed by their forward function:
+# a subclass that keeps the library's forward fuses, one that overrides it does not.
+_ACT_OF_FORWARD = {ReLU.forward: "relu", Sigmoid.forward: "sigmoid", Tanh.forward: "tanh"}
 
 
 def run_fused(mods: list, x: Any) -> Any:
-    """Apply ``mods`` in order, running a module followed by a plain ``nn.ReLU`` as one fused
-    primitive where the module offers one (``_fusable()`` and ``_forward_relu(x)``, which
-    returns ``relu(module(x))``: BatchNorm, and Residual blocks ending in BatchNorm)."""
+    """Apply ``mods`` in order, running a module followed by a *plain* activation module as
+    one fused primitive where the module offers one for that activation.
+
+    Plain: an ``nn.ReLU``, ``nn.Sigmoid`` or ``nn.Tanh`` whose call is exactly
+    ``x.relu()``, ``x.sigmoid()`` or ``x.tanh()`` (no forward hooks, forward not
+    overridden). The module offers fusion with activation ``act`` ("relu", ...) when ``act
+    in module._fuses`` and ``module._fusable()``; then ``module._forward_act(x, act)``
+    returns ``act(module(x))``. Linear fuses with all three; BatchNorm, and Residual blocks
+    ending in BatchNorm, with ReLU only.
+    """
     i, n = 0, len(mods)
     while i < n:
         m = mods[i]
         # (Module._fusable is None: one class-attribute lookup for every other module)
-        if m._fusable is not None and i + 1 < n and _plain_relu(mods[i + 1]) \
-                and m._fusable():
-            x = m._forward_relu(x)
-            i += 2
-            continue
+        if m._fusable is not None and i + 1 < n:
+            a = mods[i + 1]
+            act = _ACT_OF_FORWARD.get(type(a).forward)
+            if act is not None and act in m._fuses and not a._forward_hooks \
+                    and not a._forward_pre_hooks and m._fusable():
+                x = m._forward_act(x, act)
+                i += 2
+                continue
         # m.forward directly when m has no hooks (and keeps Module's __call__): what m(x)
         # would do, minus the cost of calling an instance, a good part of a small layer's
         if m._forward_pre_hooks or m._forward_hooks or type(m).__call__ is not _CALL:
@@ -45,14 +53,20 @@ class Sequential(Module):
 
     Accepts modules as arguments or one ``OrderedDict`` of named modules.
 
-    A ``BatchNorm1d``/``BatchNorm2d`` followed by an ``nn.ReLU`` runs as one fused primitive
-    (``relu(bn(x))``, see ``ops/norm.py``), and so does an ``nn.Residual`` whose branch ends
-    in BatchNorm followed by an ``nn.ReLU`` (``relu(x + bn(...))``). The results, gradients
-    and running statistics are those of the modules run one by one; the graph has one node
-    instead of two or three. Fusion happens only when none of the modules involved has a
-    forward (pre-)hook, so hooks (``retrograd.explain`` uses them) see every module's own
-    output, and only for the library's own ``forward`` methods (not subclasses overriding
-    them).
+    Some pairs of modules run as one fused primitive:
+
+    * an ``nn.Linear`` followed by an ``nn.ReLU``, ``nn.Sigmoid`` or ``nn.Tanh``
+      (``act(x W^T + b)``, the activation in place on the GEMM's output; see
+      ``LinearAct`` in ``ops/linalg.py``);
+    * a ``BatchNorm1d``/``BatchNorm2d`` followed by an ``nn.ReLU`` (``relu(bn(x))``, see
+      ``ops/norm.py``), and an ``nn.Residual`` whose branch ends in BatchNorm followed by an
+      ``nn.ReLU`` (``relu(x + bn(...))``).
+
+    The results, gradients and running statistics are those of the modules run one by one;
+    the graph has one node instead of two or three. Fusion happens only when none of the
+    modules involved has a forward (pre-)hook, so hooks (``retrograd.explain`` uses them)
+    see every module's own output, and only for the library's own ``forward`` methods (not
+    subclasses overriding them).
     """
 
     def __init__(self, *modules: Any) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 from ... import dtypes as _dt
 from ...ops import Linear as _LinearOp
 from ...ops import flatten
+from ...ops.linalg import LINEAR_ACT as _LINEAR_ACT
 from ...tensor import Tensor
 from .. import init
 from ..module import Module
@@ -59,14 +60,39 @@ class Linear(Module):
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape
         if not shape or shape[-1] != self.in_features:
-            raise ValueError(f"Linear(in_features={self.in_features}): expected input of shape "
-                             f"(*, {self.in_features}), got {tuple(x.shape)}")
+            raise self._input_error(x)
         # the registry directly: self.weight goes through Module.__getattr__ (~1 us each)
         params = self._parameters
         bias = params.get("bias")  # absent: built with bias=False
         if bias is None:
             return _LinearOp.apply(x, params["weight"])
         return _LinearOp.apply(x, params["weight"], bias)
+
+    # -- fusion with a following activation (nn.Sequential; see run_fused) ----------------
+    _fuses = ("relu", "sigmoid", "tanh")
+
+    def _fusable(self) -> bool:
+        """Whether a container may run this layer fused with a following activation: no
+        hooks (they must see this module's own output) and ``forward`` not overridden."""
+        return (type(self).forward is Linear.forward and not self._forward_hooks
+                and not self._forward_pre_hooks)
+
+    def _forward_act(self, x: Tensor, act: str) -> Tensor:
+        """``act(self(x))`` as one primitive (``act`` in :attr:`_fuses`; see
+        :class:`~retrograd.ops.linalg.LinearAct`); for containers, after :meth:`_fusable`.
+        (``forward``'s body with another op: one Python call less on the hot path.)"""
+        shape = x.shape
+        if not shape or shape[-1] != self.in_features:
+            raise self._input_error(x)
+        params = self._parameters
+        bias = params.get("bias")
+        if bias is None:
+            return _LINEAR_ACT[act].apply(x, params["weight"])
+        return _LINEAR_ACT[act].apply(x, params["weight"], bias)
+
+    def _input_error(self, x: Tensor) -> ValueError:
+        return ValueError(f"Linear(in_features={self.in_features}): expected input of shape "
+                          f"(*, {self.in_features}), got {tuple(x.shape)}")
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

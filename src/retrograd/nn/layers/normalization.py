@@ -156,6 +156,8 @@ class _BatchNorm(Module):
     def forward(self, x: Tensor) -> Tensor:
         return batch_norm(x, *self._args(x))
 
+    _fuses = ("relu",)
+
     def _fusable(self) -> bool:
         """Whether a container may run this layer fused with a following ReLU: no hooks (they
         must see this module's own output) and ``forward`` not overridden (SyncBatchNorm)."""
@@ -166,6 +168,11 @@ class _BatchNorm(Module):
         """``relu(self(x))`` or ``relu(residual + self(x))`` as one primitive (see
         :func:`batch_norm_relu`); for containers, after checking :meth:`_fusable`."""
         return batch_norm_relu(x, *self._args(x), residual=residual)
+
+    def _forward_act(self, x: Tensor, act: str) -> Tensor:
+        """``relu(self(x))`` (``act`` is "relu", the one in :attr:`_fuses`): see
+        :meth:`_forward_relu`."""
+        return batch_norm_relu(x, *self._args(x))
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
