@@ -23,6 +23,9 @@ try:  # NumPy 2: error state lives in a contextvar holding an opaque "extobj"
     # of ``with quiet:`` for the hottest path, Function.apply (C calls, no Python frame).
     quiet_on = partial(_extobj_contextvar.set, _IGNORE)
     quiet_off = _extobj_contextvar.reset
+    # overflow_raises() is quiet_on() but with overflow raising FloatingPointError: a
+    # cheap test of "did some result overflow" (np.exp sets the flag), undone by quiet_off.
+    overflow_raises = partial(_extobj_contextvar.set, _make_extobj(all="ignore", over="raise"))
 
     class _Quiet:
         __slots__ = ("_tokens",)
@@ -59,6 +62,11 @@ except ImportError:  # pragma: no cover - older NumPy
 
     def quiet_off(token: Any) -> None:
         token.__exit__(None, None, None)
+
+    def overflow_raises() -> Any:
+        es = np.errstate(all="ignore", over="raise")
+        es.__enter__()
+        return es
 
 
 quiet = _Quiet()

@@ -11,6 +11,8 @@ import math
 import numpy as np
 
 from ..autograd.function import Function
+from ..autograd.numerics import overflow_raises, quiet_off
+from ..dtypes import scalar_array
 
 
 class Tanh(Function):
@@ -34,7 +36,7 @@ def tanh_(a: np.ndarray) -> np.ndarray:
 
 def tanh_grad(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``grad * tanh'`` from tanh's output (a new array): tanh' = 1 - tanh^2."""
-    return grad * (1 - out * out)
+    return grad * (scalar_array(1.0, out.dtype) - out * out)
 
 
 def sigmoid_array(x: np.ndarray) -> np.ndarray:
@@ -47,28 +49,33 @@ def sigmoid_array(x: np.ndarray) -> np.ndarray:
     return out
 
 
-# Per float dtype, the least x for which e^-x is finite: from there on 1 / (1 + e^-x) is
-# accurate as it stands (to the last subnormal), so the fast form needs one min() to check.
-_EXP_SAFE = {np.dtype(t).char: -float(np.log(np.finfo(t).max)) * 0.999
-             for t in (np.float16, np.float32, np.float64)}  # keyed by char: a fast hash
-_min = np.minimum.reduce  # x.min() without its Python wrapper
-
-
-def sigmoid_into(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def sigmoid_into(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray | None:
     """sigma(x) into ``out``: a new array if None, or ``x`` itself (in place), or any
     writeable array of x's shape and dtype. Returns the result.
 
-    Stable for any finite input: the fast form (3 ufuncs instead of 7) when no e^-x can
-    overflow, :func:`sigmoid_array` otherwise. The caller (an op's forward, run by
-    ``Function.apply``) has floating-point warnings off already.
+    Stable for any input: the fast form 1 / (1 + e^-x) (3 ufuncs instead of 7) is exact to
+    the last subnormal unless some e^-x overflows (x below about -88 in float32, -709 in
+    float64), which NumPy's overflow flag reports; then :func:`sigmoid_array` is used. In
+    place, x is lost by then: the function returns None and the caller recomputes x (rare).
+    The caller (an op's forward, run by ``Function.apply``) has warnings off already.
     """
-    lo = _EXP_SAFE.get(x.dtype.char) if type(x) is np.ndarray and x.ndim and x.size \
-        else None
-    if lo is not None and _min(x, None) >= lo:
-        out = np.negative(x, out=out)
-        np.exp(out, out=out)
-        out += 1
-        return np.reciprocal(out, out=out)
+    if type(x) is not np.ndarray or not x.ndim or x.dtype.kind != "f":
+        return _sigmoid_safe(x, out)
+    dst = np.negative(x, out=out)
+    token = overflow_raises()
+    try:
+        np.exp(dst, out=dst)
+    except FloatingPointError:
+        if dst is x:
+            return None
+        return _sigmoid_safe(x, out)
+    finally:
+        quiet_off(token)
+    dst += scalar_array(1.0, dst.dtype)
+    return np.reciprocal(dst, out=dst)
+
+
+def _sigmoid_safe(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     s = sigmoid_array(x)
     if out is None:
         return s
@@ -76,14 +83,15 @@ def sigmoid_into(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def sigmoid_(a: np.ndarray) -> np.ndarray:
-    """``a = sigma(a)`` in place (``a`` a writeable float array); returns ``a``."""
+def sigmoid_(a: np.ndarray) -> np.ndarray | None:
+    """``a = sigma(a)`` in place (``a`` a writeable float array); returns ``a``, or None if
+    ``a``'s values were lost to an overflow (see :func:`sigmoid_into`)."""
     return sigmoid_into(a, a)
 
 
 def sigmoid_grad(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``grad * sigma'`` from the sigmoid's output (a new array): sigma' = sigma (1 - sigma)."""
-    return grad * out * (1 - out)
+    return grad * out * (scalar_array(1.0, out.dtype) - out)
 
 
 class Sigmoid(Function):

@@ -11,7 +11,7 @@ import numpy as np
 from ..autograd.function import Function
 from ._reduce import sum_columns
 from ._shapes import sum_to
-from .activation import relu_, relu_mask_mul, sigmoid_, sigmoid_grad, tanh_, tanh_grad
+from .activation import relu_, relu_mask_mul, sigmoid_, sigmoid_grad, sigmoid_into, tanh_, tanh_grad
 
 # Below this many elements `out + b` (a new array) beats `out += b`: NumPy's in-place
 # operator has a fixed cost of ~1 us, an allocation that small far less.
@@ -174,9 +174,11 @@ class LinearAct(Linear):
         if out.dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}: expected floating-point operands, got "
                             f"{x.dtype} and {weight.dtype}")
-        out = self._act_(out)
-        self.saved += (out,)
-        return out
+        a = self._act_(out)
+        if a is None:  # (rare) sigmoid_'s fast form overflowed, and z is lost: recompute
+            a = sigmoid_into(Linear.forward(self, x, weight, bias))  # the safe form
+        self.saved += (a,)
+        return a
 
     def backward(self, grad):
         return Linear.backward(self, self._act_grad(grad, self.saved[2]))
