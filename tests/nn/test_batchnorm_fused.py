@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sgd_steps import train_steps
 
 import retrograd as rg
 from retrograd import models, nn
@@ -158,21 +159,6 @@ def _hook_all(model):
     return seen
 
 
-def _train_steps(model, xs, ys, lr=0.1):
-    """SGD steps by hand; returns losses, input gradients and parameter gradients."""
-    log = []
-    for x, y in zip(xs, ys):
-        xt = rg.tensor(x, requires_grad=True)
-        loss = F.cross_entropy(model(xt), rg.tensor(y))
-        model.zero_grad()
-        loss.backward()
-        grads = [p.grad.numpy().copy() for p in model.parameters()]
-        log.append((loss.item(), xt.grad.numpy().copy(), grads))
-        for p in model.parameters():
-            p.data -= lr * p.grad.data
-    return log
-
-
 def _resnet(dtype):
     rg.manual_seed(1)
     model = models.build("resnet-small", (2, 6, 6), 5, width=16)
@@ -205,8 +191,8 @@ def test_resnet_fused_equals_hooked_unfused(dtype):
     assert names_p.count("BatchNorm") == 5 and names_p.count("ReLU") == 5
     assert "BatchNormReLU" not in names_p and "BatchNormAddReLU" not in names_p
     assert len(seen) == len(list(plain.named_modules()))  # every module was called
-    for (lf, gxf, gf), (lp, gxp, gp) in zip(_train_steps(fused, xs, ys),
-                                            _train_steps(plain, xs, ys)):
+    for (lf, gxf, gf), (lp, gxp, gp) in zip(train_steps(fused, xs, ys),
+                                            train_steps(plain, xs, ys)):
         assert lf == lp
         np.testing.assert_array_equal(gxf, gxp)
         for a, b in zip(gf, gp):
@@ -215,7 +201,7 @@ def test_resnet_fused_equals_hooked_unfused(dtype):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
     fused.eval()
     plain.eval()
-    for a, b in zip(_train_steps(fused, xs[:1], ys[:1]), _train_steps(plain, xs[:1], ys[:1])):
+    for a, b in zip(train_steps(fused, xs[:1], ys[:1]), train_steps(plain, xs[:1], ys[:1])):
         assert a[0] == b[0]
         np.testing.assert_array_equal(a[1], b[1])
 

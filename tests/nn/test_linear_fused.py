@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sgd_steps import train_steps
 
 import retrograd as rg
 from retrograd import nn
@@ -285,22 +286,6 @@ def test_one_node_per_linear_and_activation_and_same_state_dict():
     assert list(model.state_dict()) == keys == list(hooked.state_dict())
 
 
-def _train_steps(model, xs, ys, lr=0.1):
-    """SGD steps by hand; returns losses, input gradients and parameter gradients."""
-    log = []
-    for x, y in zip(xs, ys):
-        xt = rg.tensor(x, requires_grad=True)
-        loss = F.cross_entropy(model(xt), rg.tensor(y))
-        model.zero_grad()
-        loss.backward()
-        log.append((loss.item(), xt.grad.numpy().copy(),
-                    [p.grad.numpy().copy() for p in model.parameters()]))
-        with rg.no_grad():
-            for p in model.parameters():
-                p -= lr * p.grad
-    return log
-
-
 @pytest.mark.parametrize("dtype", [rg.float64, rg.float32])
 def test_fused_training_equals_hooked_unfused(dtype):
     acts = ["relu", "sigmoid", "tanh", "relu"]
@@ -311,7 +296,7 @@ def test_fused_training_equals_hooked_unfused(dtype):
     rng = np.random.default_rng(6)
     xs = [rng.standard_normal((7, 3)).astype(dtype) for _ in range(3)]
     ys = [rng.integers(0, 2, 7) for _ in range(3)]
-    log_f, log_p = _train_steps(fused, xs, ys), _train_steps(plain, xs, ys)
+    log_f, log_p = train_steps(fused, xs, ys), train_steps(plain, xs, ys)
     assert len(seen) == 3 * len(list(plain.named_modules()))  # every module, every step
     for (lf, gxf, gf), (lp, gxp, gp) in zip(log_f, log_p):
         assert lf == lp  # the same NumPy operations on the same values: equal bits
