@@ -80,9 +80,10 @@ class Adam(Optimizer):
         for s in states:
             s["step"] = step
         a = flat.arrays
+        t0, v0 = flat.scratch(0)
+        t1, v1 = flat.scratch(1) if self._needs_second(group) else (None, None)
         self._math([d for _, d, _ in items], [g for _, _, g in items], a["exp_avg"],
-                   a["exp_avg_sq"], a.get("max_exp_avg_sq"), flat.scratch, flat.scratch_views,
-                   group, step)
+                   a["exp_avg_sq"], a.get("max_exp_avg_sq"), [t0, t1], [v0, v1], group, step)
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
@@ -94,10 +95,14 @@ class Adam(Optimizer):
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = np.zeros_like(p)
         step = state["step"] = state["step"] + 1
-        t = [self._buf(p), self._buf(p, 1)]
+        t = [self._buf(p), self._buf(p, 1) if self._needs_second(group) else None]
         self._math([p], [g], state["exp_avg"], state["exp_avg_sq"],
                    state.get("max_exp_avg_sq") if group["amsgrad"] else None, t,
                    [[t[0]], [t[1]]], group, step)
+
+    def _needs_second(self, group: dict[str, Any]) -> bool:
+        """Whether :meth:`_math` needs its second scratch array (for g + lambda p)."""
+        return group["weight_decay"] != 0 and not self._decoupled
 
     def _math(self, ps: list[np.ndarray], gs: list[np.ndarray], m: np.ndarray, v: np.ndarray,
               vmax: np.ndarray | None, t: list[np.ndarray], tv: list[list[np.ndarray]],

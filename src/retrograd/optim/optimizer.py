@@ -29,11 +29,11 @@ class FlatState:
     """The buffers of one parameter group, one contiguous array per state name.
 
     ``state[p][name]`` is a view of ``arrays[name]`` shaped like ``p``, so that an algorithm
-    can update every parameter's buffer with one NumPy call. ``scratch`` (two arrays of the
-    same length) and its per-parameter views serve as temporaries.
+    can update every parameter's buffer with one NumPy call. :meth:`scratch` gives
+    temporaries of the same layout.
     """
 
-    __slots__ = ("params", "keys", "arrays", "views", "scratch", "scratch_views")
+    __slots__ = ("params", "keys", "arrays", "views", "_views", "_scratch")
 
     def __init__(self, items: list[tuple], states: list[dict[str, Any]],
                  keys: tuple[str, ...]) -> None:
@@ -57,8 +57,15 @@ class FlatState:
                 s[k] = v
         for s in states:
             s.setdefault("step", 0)
-        self.scratch = [np.empty(total, dtype) for _ in range(2)]
-        self.scratch_views = [views(t) for t in self.scratch]
+        self._views = views
+        self._scratch: list[tuple[np.ndarray, list[np.ndarray]]] = []
+
+    def scratch(self, i: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Scratch array ``i`` (made on first use, then reused) and its per-parameter views."""
+        while len(self._scratch) <= i:
+            t = np.empty_like(self.arrays[self.keys[0]])
+            self._scratch.append((t, self._views(t)))
+        return self._scratch[i]
 
     def serves(self, items: list[tuple], state: Any) -> bool:
         """Whether these are still the parameters and the buffers it was built for."""
