@@ -105,12 +105,13 @@ class Adam(Optimizer):
         return group["weight_decay"] != 0 and not self._decoupled
 
     def _math(self, ps: list[np.ndarray], gs: list[np.ndarray], m: np.ndarray, v: np.ndarray,
-              vmax: np.ndarray | None, t: list[np.ndarray], tv: list[list[np.ndarray]],
+              vmax: np.ndarray | None, t: list, tv: list,
               group: dict[str, Any], step: int) -> None:
         """The update, in place: parameters ``ps`` with gradients ``gs``; ``m``, ``v``, ``vmax``
         their moments, either one parameter's or the flat buffers of all of them (views
-        ``tv[i][j]`` of the two scratch arrays ``t[i]`` match ``ps[j]``). The same NumPy
-        calls on every element either way, so both give the same bits."""
+        ``tv[i][j]`` of the scratch arrays ``t[i]`` match ``ps[j]``; ``t[1]`` only with L2
+        weight decay, else None). The same NumPy calls on every element either way, so both
+        give the same bits."""
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
         t0, t1 = t
