@@ -134,6 +134,33 @@ def test_adam_flat_and_one_by_one_give_the_same_bits(name, kw):
         np.testing.assert_array_equal(a, b)
 
 
+def test_adam_mixed_dtypes_and_a_parameter_never_used_update_one_by_one():
+    ps = [rg.nn.Parameter(rg.tensor(a, dtype=dt)) for a, dt in
+          zip(_start(), (rg.float32, rg.float64, rg.float32, rg.float64))]
+    ref = [rg.nn.Parameter(rg.tensor(p.data.copy())) for p in ps]
+    opt, opt_ref = optim.Adam(ps, lr=0.01), optim.Adam(ref, lr=0.01)
+    opt_ref._flat = lambda group, items: None
+    for step in range(4):
+        for k, (p, q) in enumerate(zip(ps, ref)):
+            if k == 3:
+                continue  # never has a gradient
+            p.grad = rg.tensor(_grad(p.data, k, step), dtype=p.dtype)
+            q.grad = rg.tensor(_grad(q.data, k, step), dtype=q.dtype)
+        opt.step()
+        opt_ref.step()
+    assert not opt._flats  # a subset of the group every step: no flat buffers
+    for p, q in zip(ps, ref):
+        assert p.dtype == q.dtype
+        np.testing.assert_array_equal(p.data, q.data)
+    assert 3 not in opt.state_dict()["state"]
+    # every parameter with a gradient, but float32 and float64 in one group: one by one too
+    opt2 = optim.Adam(ps[:3], lr=0.01)
+    for k, p in enumerate(ps[:3]):
+        p.grad = rg.tensor(_grad(p.data, k, 9), dtype=p.dtype)
+    opt2.step()
+    assert not opt2._flats and all(opt2.state[p]["step"] == 1 for p in ps[:3])
+
+
 def test_adam_flat_buffers_rebuilt_after_load_state_dict_continue_bit_for_bit():
     def make():
         ps = [rg.nn.Parameter(rg.tensor(a, dtype=rg.float64)) for a in _start()]
