@@ -29,8 +29,9 @@ class FlatState:
     """The buffers of one parameter group, one contiguous array per state name.
 
     ``state[p][name]`` is a view of ``arrays[name]`` shaped like ``p``, so that an algorithm
-    can update every parameter's buffer with one NumPy call. :meth:`scratch` gives
-    temporaries of the same layout.
+    can update every parameter's buffer with one NumPy call. Building it copies the values
+    each state already holds and starts a missing ``step`` counter at 0. :meth:`scratch`
+    gives temporaries of the same layout.
     """
 
     __slots__ = ("params", "keys", "arrays", "views", "_views", "_scratch")
