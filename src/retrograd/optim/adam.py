@@ -95,7 +95,8 @@ class Adam(Optimizer):
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
-        # One parameter (the first step, or a step where some of the group had no gradient)
+        # One parameter (a step where some of the group has no gradient, or their step
+        # counts or dtypes differ: see Optimizer._flat)
         if not state:
             state["step"] = 0
             state["exp_avg"] = np.zeros_like(p)
