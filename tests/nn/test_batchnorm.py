@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from train_steps import assert_step_matches_torch
 
 import retrograd as rg
 from retrograd import nn
@@ -81,21 +82,10 @@ def test_linear_bn_linear_stack_matches_torch_train_and_eval(torch):
     for _step in range(3):
         x = rng.standard_normal((8, 4)) * 2
         y = rng.integers(0, 3, 8)
-        xt = rg.tensor(x, dtype=rg.float64, requires_grad=True)
-        logits = model(xt)
-        loss = -logits.log_softmax(axis=1)[np.arange(8), y].mean()
-        model.zero_grad()
-        loss.backward()
-        tx = torch.tensor(x, requires_grad=True)
-        tl = torch.nn.functional.cross_entropy(tm(tx), torch.tensor(y))
-        tm.zero_grad()
-        tl.backward()
-        assert abs(loss.item() - tl.item()) < 1e-12
+        _, xt = assert_step_matches_torch(
+            torch, model, tm, x, y, rtol=1e-9, atol=1e-12,
+            loss_fn=lambda logits, y: -logits.log_softmax(axis=1)[np.arange(8), y].mean())
         assert np.abs(xt.grad.numpy()).max() > 1e-3  # the gradient really flows through BN
-        np.testing.assert_allclose(xt.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
-        for (name, p), tp in zip(model.named_parameters(), tm.parameters()):
-            np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-9,
-                                       atol=1e-12, err_msg=name)
     # running statistics (unbiased variance, momentum 0.1) and the batch counter
     for k, v in tm.state_dict().items():
         np.testing.assert_allclose(model.state_dict()[k].numpy(), v.numpy(), rtol=1e-12,

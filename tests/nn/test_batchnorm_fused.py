@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sgd_steps import train_steps
+from train_steps import assert_step_matches_torch, train_steps
 
 import retrograd as rg
 from retrograd import models, nn
@@ -234,19 +234,7 @@ def test_resnet_fused_matches_torch(torch):
         tm.train(training)
         x = rng.standard_normal((6, 2, 6, 6))
         y = rng.integers(0, 5, 6)
-        xt = rg.tensor(x, dtype=rg.float64, requires_grad=True)
-        loss = F.cross_entropy(model(xt), rg.tensor(y))
-        model.zero_grad()
-        loss.backward()
-        tx = torch.tensor(x, requires_grad=True)
-        tl = torch.nn.functional.cross_entropy(tm(tx), torch.tensor(y))
-        tm.zero_grad()
-        tl.backward()
-        assert abs(loss.item() - tl.item()) < 1e-12
-        np.testing.assert_allclose(xt.grad.numpy(), tx.grad.numpy(), rtol=1e-8, atol=1e-12)
-        for p, tp in zip(model.parameters(), tm.parameters()):
-            np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-8,
-                                       atol=1e-12)
+        assert_step_matches_torch(torch, model, tm, x, y, rtol=1e-8, atol=1e-12)
     for (k, a), b in zip(model.state_dict().items(), tm.state_dict().values()):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, err_msg=k)
 
