@@ -138,16 +138,26 @@ def _zero_row(row: int, dtype: np.dtype) -> np.ndarray:
     return z
 
 
+def relu_into(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """max(x, 0) into ``out``: a new array if None, or ``x`` itself (in place). Returns it."""
+    if x.size >= 4096 and x.dtype.kind == "f":
+        if out is None:
+            out = np.empty_like(x)  # x's memory order, so that it flattens as x does
+        xv = _flat2d(x)
+        ov = xv if out is x else (None if xv is None or out.strides != x.strides
+                                  else _flat2d(out))
+        if ov is not None and xv.shape == ov.shape:
+            # NumPy's maximum against a scalar runs a non-vectorised loop; against a row of
+            # zeros (broadcast over long rows) it is ~2x faster. Same values: max(x, +0) for
+            # x = -0.0 and NaN as np.maximum(x, 0).
+            np.maximum(xv, _zero_row(xv.shape[1], x.dtype), out=ov)
+            return out
+    return np.maximum(x, 0) if out is None else np.maximum(x, 0, out=out)
+
+
 def relu_(a: np.ndarray) -> np.ndarray:
     """``a = max(a, 0)`` in place (``a`` must be writeable); returns ``a``."""
-    v = _flat2d(a) if a.size >= 4096 else None
-    if v is None:
-        return np.maximum(a, 0, out=a)
-    # NumPy's maximum against a scalar runs a non-vectorised loop; against a row of zeros
-    # (broadcast over long rows) it is ~2x faster. Same values: max(x, +0) for x = -0.0 and
-    # NaN as np.maximum(x, 0).
-    np.maximum(v, _zero_row(v.shape[1], a.dtype), out=v)
-    return a
+    return relu_into(a, a)
 
 
 class ReLU(Function):
@@ -156,16 +166,7 @@ class ReLU(Function):
     saves = ("out",)
 
     def forward(self, x):
-        if x.size >= 4096 and x.dtype.kind == "f":
-            out = np.empty_like(x)  # x's memory order, so that it flattens as x does
-            xv = _flat2d(x) if out.strides == x.strides else None
-            ov = None if xv is None else _flat2d(out)
-            if ov is not None and xv.shape == ov.shape:
-                np.maximum(xv, _zero_row(xv.shape[1], x.dtype), out=ov)
-            else:
-                np.maximum(x, 0, out=out)
-        else:
-            out = np.maximum(x, 0)
+        out = relu_into(x)
         self.save(out)
         return out
 
