@@ -11,7 +11,16 @@ import numpy as np
 from ..autograd.function import Function
 from ._reduce import sum_columns
 from ._shapes import sum_to
-from .activation import relu_, relu_mask_mul, sigmoid_, sigmoid_grad, sigmoid_into, tanh_, tanh_grad
+from .activation import (
+    relu_,
+    relu_into,
+    relu_mask_mul,
+    sigmoid_,
+    sigmoid_grad,
+    sigmoid_into,
+    tanh_,
+    tanh_grad,
+)
 
 # Below this many elements `out + b` (a new array) beats `out += b`: NumPy's in-place
 # operator has a fixed cost of ~1 us, an allocation that small far less.
@@ -177,9 +186,11 @@ class LinearAct(Linear):
     """
 
     saves = (0, 1, "out")  # x and W as Linear, and the output for the derivative
-    # set by each subclass: the activation in place on a float array (returning it), and
-    # ``grad * act'`` as a new array, from the activation's output
-    _act_: Callable[[np.ndarray], np.ndarray]
+    # set by each subclass: the activation in place on a float array (returning it, or None
+    # if it lost the array's values on the way: then ``_act`` runs on a recomputed z), the
+    # activation into a new array, and ``grad * act'`` as a new array from its output
+    _act_: Callable[[np.ndarray], np.ndarray | None]
+    _act: Callable[[np.ndarray], np.ndarray]
     _act_grad: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
     def forward(self, x, weight, bias=None):
@@ -188,8 +199,8 @@ class LinearAct(Linear):
             raise TypeError(f"{type(self).__name__}: expected floating-point operands, got "
                             f"{x.dtype} and {weight.dtype}")
         a = self._act_(out)
-        if a is None:  # (rare) sigmoid_'s fast form overflowed, and z is lost: recompute
-            a = sigmoid_into(Linear.forward(self, x, weight, bias))  # the safe form
+        if a is None:  # (rare: sigmoid_'s fast form overflowed) z is lost: recompute it
+            a = self._act(Linear.forward(self, x, weight, bias))
         self.saved += (a,)
         return a
 
@@ -201,6 +212,7 @@ class LinearReLU(LinearAct):
     """out = max(x W^T + b, 0); relu'(0) = 0, as the ReLU op. See :class:`LinearAct`."""
 
     _act_ = staticmethod(relu_)
+    _act = staticmethod(relu_into)
     _act_grad = staticmethod(relu_mask_mul)
 
 
@@ -208,6 +220,7 @@ class LinearSigmoid(LinearAct):
     """out = sigma(x W^T + b), in the Sigmoid op's stable form. See :class:`LinearAct`."""
 
     _act_ = staticmethod(sigmoid_)
+    _act = staticmethod(sigmoid_into)
     _act_grad = staticmethod(sigmoid_grad)
 
 
@@ -215,6 +228,7 @@ class LinearTanh(LinearAct):
     """out = tanh(x W^T + b). See :class:`LinearAct`."""
 
     _act_ = staticmethod(tanh_)
+    _act = staticmethod(np.tanh)
     _act_grad = staticmethod(tanh_grad)
 
 
