@@ -281,11 +281,7 @@ class CrossEntropy(Function):
                 c /= self.n
             p = self.p
             c = scalar_array(c, p.dtype)  # (the same bits as the Python float, faster)
-            gx = p * c  # (a new array, not p in place: backward may run again)
-            if not gx.flags.c_contiguous:  # (N, C, d1, ...) inputs: rows of a moved axis
-                gx = np.ascontiguousarray(gx)
-            gx.reshape(-1)[flat] -= c  # a - y, through the flat indices of the labels
-            return _unrows(gx, self.shape), None
+            return _unrows(self._minus_onehot(p * c, c), self.shape), None
         g = _upstream(grad, self.reduction, self.n)
         if self.reduction == "none":
             g = g.reshape(-1)
@@ -308,16 +304,20 @@ class CrossEntropy(Function):
             # The seeds' output delta: dL/dz = a - y (softmax minus one-hot), times the
             # upstream gradient and the class weight of each row.
             # (A new array, not self.p in place: retain_graph may run this backward again.)
-            gx = self.p * (coef[:, None] if coef.ndim else coef)
-            flat = self.flat
-            if flat is not None:
-                # The same subtraction through flat indices: ~2 us less than gx[r, y].
-                if not gx.flags.c_contiguous:
-                    gx = np.ascontiguousarray(gx)
-                gx.reshape(-1)[flat] -= coef
-            else:
-                gx[_arange(gx.shape[0]), self.y] -= coef
+            gx = self._minus_onehot(self.p * (coef[:, None] if coef.ndim else coef), coef)
         return _unrows(gx, self.shape), gt
+
+    def _minus_onehot(self, gx: np.ndarray, coef: Any) -> np.ndarray:
+        """``gx`` (rows ``coef * a``) minus ``coef`` at each row's label: ``coef (a - y)``."""
+        flat = self.flat
+        if flat is None:
+            gx[_arange(gx.shape[0]), self.y] -= coef
+            return gx
+        # through the flat indices of the labels: ~2 us less than gx[r, y]
+        if not gx.flags.c_contiguous:  # (N, C, d1, ...) inputs: rows of a moved axis
+            gx = np.ascontiguousarray(gx)
+        gx.reshape(-1)[flat] -= coef
+        return gx
 
     def _dtype(self) -> np.dtype:
         return (self.p if not self.soft else self.logp).dtype
