@@ -172,7 +172,7 @@ class _BatchNorm(Module):
     def _forward_act(self, x: Tensor, act: str) -> Tensor:
         """``relu(self(x))`` (``act`` is "relu", the one in :attr:`_fuses`): see
         :meth:`_forward_relu`."""
-        return batch_norm_relu(x, *self._args(x))
+        return self._forward_relu(x)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
