@@ -223,7 +223,7 @@ class Function:
                 needs = [isinstance(a, Tensor) and a._requires_grad for a in args]
                 record = STATE.enabled and True in needs
                 arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-                if record:
+                if record and any(isinstance(a, _ndarray) for a in args[cls._save_in]):
                     arrays = _private_constants(cls, args, arrays)
                 out = fn.forward(*arrays, **kwargs)
                 if record:
@@ -323,8 +323,9 @@ def _private_constants(cls: type, args: tuple, arrays: Any) -> Any:
     node keeps the values it saw, as PyTorch does when it turns an array into a tensor.
     """
     saved = range(len(args))[cls._save_in]
-    return [a.copy() if i in saved and isinstance(a, _ndarray)
-            and not isinstance(args[i], Tensor) else a for i, a in enumerate(arrays)]
+    # (an ndarray among the op's own arguments is a constant: a Tensor is not an ndarray)
+    return [a.copy() if i in saved and isinstance(args[i], _ndarray) else a
+            for i, a in enumerate(arrays)]
 
 
 def _anomaly_forward(fn: Function, out: np.ndarray) -> None:
