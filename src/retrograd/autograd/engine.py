@@ -125,7 +125,7 @@ def _run_backward(root: Any, grad: np.ndarray, retain_graph: bool) -> None:
             if out is not None:
                 node._out = None
                 try:
-                    out.setflags(write=True)
+                    out.setflags(True)  # write=True, positional (a keyword costs ~0.1 us more)
                 except ValueError:
                     pass  # a view of a protected array: see rule R1 in function.py
         if not heap:

@@ -197,9 +197,6 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         # The updates work on the arrays under the tensors, so no graph is ever recorded.
-        state = self.state
-        update = self._update
-        by_group = self._flat_keys is not None
         for group in self.param_groups:
             items = []
             for p in group["params"]:
@@ -213,10 +210,7 @@ class Optimizer:
                 if grad.shape != data.shape:
                     raise RuntimeError(f"{type(self).__name__}.step: a gradient of shape "
                                        f"{grad.shape} for a parameter of shape {data.shape}")
-                if by_group:
-                    items.append((p, data, grad))
-                else:
-                    update(data, grad, state[p], group)
+                items.append((p, data, grad))
             if items:
                 self._update_group(group, items)
         return loss
@@ -224,18 +218,19 @@ class Optimizer:
     # ------------------------------------------------------------------ flat state
     # An optimiser that defines ``_flat_keys(group)`` (the names of its per-parameter
     # buffers) keeps those buffers of a group in one contiguous array per
-    # name, ``state[p][name]`` being views of it, and implements ``_update_group``: the
-    # arithmetic then runs once over all parameters of the group instead of once per
+    # name, ``state[p][name]`` being views of it, and implements ``_update_group`` on them:
+    # the arithmetic then runs once over all parameters of the group instead of once per
     # parameter. Each NumPy call costs ~1 us whatever its size, and an algorithm like Adam
     # makes a dozen per parameter: for small and medium models that is most of the step.
     _flat_keys: Any = None
 
     def _update_group(self, group: dict[str, Any], items: list[tuple]) -> None:
-        """Update the ``(tensor, array, grad)`` items of one group (only called when
-        ``_flat_keys`` is set); by default one :meth:`_update` per parameter."""
+        """Update the ``(tensor, array, grad)`` items of one group (the parameters that have
+        a gradient, checked); by default one :meth:`_update` per parameter."""
         state = self.state
+        update = self._update
         for p, data, grad in items:
-            self._update(data, grad, state[p], group)
+            update(data, grad, state[p], group)
 
     def _flat(self, group: dict[str, Any], items: list[tuple]) -> FlatState | None:
         """The flat buffers of ``group`` for this step, or None to update the parameters one

@@ -55,16 +55,26 @@ class SGD(Optimizer):
                              f"dampening (got momentum={group['momentum']}, "
                              f"dampening={group['dampening']})")
 
+    def _update_group(self, group: dict[str, Any], items: list[tuple]) -> None:
+        lr = group["lr"]
+        if group["momentum"] != 0 or group["weight_decay"] != 0 or type(lr) is not float:
+            super()._update_group(group, items)
+            return
+        c = None  # lr as a 0-d array of the parameters' dtype
+        for t, p, g in items:
+            if g.dtype is p.dtype and p.size <= _SMALL:
+                # Plain SGD on a small array: one temporary beats the scratch-buffer lookup
+                # (~2 us a parameter). The 0-d lr has the array's dtype, as a Python float
+                # would, and p - lr g equals p + (-lr) g bit for bit (the general path).
+                if c is None or c.dtype is not p.dtype:
+                    c = scalar_array(lr, p.dtype)
+                p -= g * c
+            else:
+                self._update(p, g, self.state[t], group)
+
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
         lr, wd, mu = group["lr"], group["weight_decay"], group["momentum"]
-        if (mu == 0 and wd == 0 and type(lr) is float and g.dtype is p.dtype
-                and p.size <= _SMALL):
-            # Plain SGD on a small array: one temporary beats the scratch-buffer lookup
-            # (~2 us a parameter). A Python float lr takes the array's dtype, and
-            # p - lr g equals p + (-lr) g bit for bit, so results match the general path.
-            p -= g * scalar_array(lr, p.dtype)
-            return
         d = self._decayed(p, g, wd, 0)
         if mu != 0:
             b = state.get("momentum_buffer")
