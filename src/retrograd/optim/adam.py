@@ -143,12 +143,19 @@ class Adam(Optimizer):
             np.multiply(d, 1 - beta1, out=t0)
         m += t0
         # v <- beta2 v + (1 - beta2) g^2
-        if d is None:
-            for g, tj in zip(gs, tv[0]):
-                np.multiply(g, g, out=tj)
+        c1, c2 = 1 - beta1, 1 - beta2
+        if d is None and c1 * c1 >= c2:
+            # from t0 = (1 - beta1) g: one call over the flat buffer instead of one per
+            # parameter (t0^2 >= the result, so nothing underflows that would not anyway)
+            np.multiply(t0, t0, out=t0)
+            t0 *= c2 / (c1 * c1)
         else:
-            np.multiply(d, d, out=t0)
-        t0 *= 1 - beta2
+            if d is None:
+                for g, tj in zip(gs, tv[0]):
+                    np.multiply(g, g, out=tj)
+            else:
+                np.multiply(d, d, out=t0)
+            t0 *= c2
         v *= beta2
         v += t0
         if vmax is not None:
