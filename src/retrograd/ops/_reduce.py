@@ -45,8 +45,11 @@ def sum_columns(a: np.ndarray) -> np.ndarray:
 
 def max_rows(a: np.ndarray) -> np.ndarray:
     """``a.max(axis=1, keepdims=True)`` of a 2-D array with at least one column."""
-    c = a.shape[1]
-    if c > 8 or c < 2:
+    m, c = a.shape
+    # NumPy's max along a short axis costs ~0.04 us a row; one np.maximum per column costs
+    # ~0.5 us plus the data: cheaper for a few columns, or up to 32 over many rows
+    # (measured: 4096 x 10, 32 us against 165 us).
+    if c < 2 or (c > 8 and (c > 32 or m < 40 * c)):
         return a.max(axis=1, keepdims=True)
     m = np.maximum(a[:, 0], a[:, 1])  # exact, and NaN propagates as in max()
     for j in range(2, c):
