@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from retrograd.ops._reduce import max_rows, sum_columns, sum_rows
 
-shapes = st.tuples(st.integers(1, 700), st.integers(1, 40))
+shapes = st.tuples(st.integers(1, 1200), st.integers(1, 40))
 
 
 @settings(max_examples=60, deadline=None)

@@ -18,10 +18,11 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..dtypes import scalar_array
-from ._reduce import max_rows, sum_rows
+from ._reduce import max_rows, ones, row_starts, sum_rows
 from .activation import sigmoid_array
 
 REDUCTIONS = ("mean", "sum", "none")
+_DOT_MAX = 256  # up to this many losses are summed by a dot product (see _reduce)
 
 
 def check_reduction(reduction: Any, op: str) -> str:
@@ -39,7 +40,12 @@ def _check_float(x: np.ndarray, op: str, what: str = "input") -> None:
 def _reduce(loss: np.ndarray, reduction: str, denom: Any = None) -> np.ndarray:
     if reduction == "none":
         return loss
-    total = np.add.reduce(loss, axis=None)  # loss.sum() without its Python wrapper
+    if loss.ndim == 1 and loss.size <= _DOT_MAX and loss.dtype.char in "fd":
+        # a batch of per-sample losses: a dot product with ones (BLAS, ~0.5 us) costs less
+        # than NumPy's reduction (~1.2 us); over this few terms just as accurate
+        total = loss.dot(ones(loss.size, loss.dtype))
+    else:
+        total = np.add.reduce(loss, axis=None)  # loss.sum() without its Python wrapper
     if reduction == "sum":
         return np.asarray(total, dtype=loss.dtype)
     n = loss.size if denom is None else denom
@@ -125,15 +131,15 @@ def _class_rows(x: np.ndarray, target: np.ndarray, op: str, ignore_index: int
 
 
 def _labels_below(y: np.ndarray, c: int) -> bool:
-    """True if every label lies in [0, c): one max() of the labels seen as unsigned (a
-    negative label becomes huge) instead of a min() and a max()."""
+    """True if every label lies in [0, c): the largest label seen as unsigned (a negative
+    label becomes huge), found by argmax (~0.3 us for 100 labels; max() ~1.2 us, being a
+    ufunc reduction), instead of a min() and a max()."""
     if y.dtype.kind == "i":
         y = y.view(_UNSIGNED[y.itemsize])
-    return bool(_max(y, None) < c)
+    return bool(y[y.argmax()] < c)
 
 
 _UNSIGNED = {k: np.dtype(f"u{k}") for k in (1, 2, 4, 8)}  # by itemsize
-_max = np.maximum.reduce  # y.max() without its Python wrapper
 
 
 _ARANGE = [np.arange(0)]
@@ -145,20 +151,6 @@ def _arange(n: int) -> np.ndarray:
     if r.shape[0] != n:
         r = _ARANGE[0] = np.arange(n)
         r.setflags(write=False)
-    return r
-
-
-_ROW_STARTS = [(0, 0, np.arange(0))]
-
-
-def _row_starts(n: int, c: int) -> np.ndarray:
-    """``np.arange(n) * c``: flat index of each row's start in an (n, c) C-ordered array,
-    kept from the last call like :func:`_arange`."""
-    key_n, key_c, r = _ROW_STARTS[0]
-    if key_n != n or key_c != c:
-        r = np.arange(n) * c
-        r.setflags(write=False)
-        _ROW_STARTS[0] = (n, c, r)
     return r
 
 
@@ -241,7 +233,7 @@ class CrossEntropy(Function):
         z = rows - max_rows(rows)
         # Flat indices of the labelled entries: cheaper than z[r, y] here and again in the
         # VJP (not for unsigned labels: uint64 + int64 promotes to float).
-        flat = _row_starts(m, c) + y if y.dtype.kind == "i" else None
+        flat = row_starts(m, c) + y if y.dtype.kind == "i" else None
         z_y = z[_arange(m), y] if flat is None else z.reshape(-1)[flat]
         np.exp(z, out=z)
         s = sum_rows(z)
