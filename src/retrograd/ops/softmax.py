@@ -7,16 +7,30 @@ from math import isfinite
 import numpy as np
 
 from ..autograd.function import Function
+from ._reduce import max_rows, ones, sum_rows
 from ._shapes import norm_axis
 
 _max, _sum = np.maximum.reduce, np.add.reduce  # the ndarray methods, minus a Python frame
 
 
 def _shifted(x: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
-    m = _max(x, axis=axis, keepdims=True)  # x.max(...) without its Python wrapper
-    if not isfinite(_sum(m, axis=None)):  # one cheap test for the rare case (a NaN sum says it too)
+    if axis == 1 and x.ndim == 2:  # (N, C) scores: the fast forms of ops/_reduce.py
+        m = max_rows(x)
+        total = m.reshape(-1).dot(ones(m.shape[0], m.dtype)) if m.dtype.char in "fd" \
+            else _sum(m, axis=None)
+    else:
+        m = _max(x, axis=axis, keepdims=True)  # x.max(...) without its Python wrapper
+        total = _sum(m, axis=None)
+    if not isfinite(total):  # one cheap test for the rare case (a NaN sum says it too)
         m = np.where(np.isfinite(m), m, 0)  # a row of -inf (or inf) must not give inf - inf
     return x - m, m
+
+
+def _sum_kept(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a.sum(axis=axis, keepdims=True)`` for one axis, by sum_rows for (N, C) rows."""
+    if axis == 1 and a.ndim == 2:
+        return sum_rows(a)[:, None]
+    return _sum(a, axis=axis, keepdims=True)
 
 
 def _one_axis(x: np.ndarray, axis: int, op: str) -> int:
@@ -35,14 +49,14 @@ class Softmax(Function):
         self.axis = _one_axis(x, axis, "softmax")
         z, _ = _shifted(x, self.axis)
         e = np.exp(z)
-        out = e / _sum(e, axis=self.axis, keepdims=True)
+        out = e / _sum_kept(e, self.axis)
         self.save(out)
         return out
 
     def backward(self, grad):
         # J = diag(s) - s s^T, so J^T g = s * (g - <g, s>)
         s = self.saved[0]
-        return s * (grad - _sum(grad * s, axis=self.axis, keepdims=True))
+        return s * (grad - _sum_kept(grad * s, self.axis))
 
 
 class LogSoftmax(Function):
@@ -51,13 +65,13 @@ class LogSoftmax(Function):
     def forward(self, x, axis=-1):
         self.axis = _one_axis(x, axis, "log_softmax")
         out, _ = _shifted(x, self.axis)
-        out -= np.log(_sum(np.exp(out), axis=self.axis, keepdims=True))  # out is fresh
+        out -= np.log(_sum_kept(np.exp(out), self.axis))  # out is fresh
         self.save(out)
         return out
 
     def backward(self, grad):
         # d out_i / d x_j = [i = j] - softmax_j
-        return grad - np.exp(self.saved[0]) * _sum(grad, axis=self.axis, keepdims=True)
+        return grad - np.exp(self.saved[0]) * _sum_kept(grad, self.axis)
 
 
 class LogSumExp(Function):
