@@ -132,3 +132,24 @@ def test_division_by_zero_on_any_rank_gives_ieee_values_and_masked_zero_grads(sh
         assert np.all(q.numpy() == np.inf)
         rg.where(y != 0, q, 0.0).sum().backward()
     assert np.all(x.grad.numpy() == 0) and np.all(y.grad.numpy() == 0)
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("c", [2, 3, 10, 40])
+def test_softmax_rows_fast_path_equals_the_general_one_with_infinities_and_nan(op, c):
+    # (N, C) along axis 1 takes the short-axis forms of ops/_reduce.py; the same data
+    # transposed, along axis 0, takes NumPy's reductions: values and gradients must agree,
+    # NaN and infinities included
+    rng = np.random.default_rng(c)
+    a = rng.normal(size=(300, c)) * 5
+    a[0] = -np.inf
+    a[1, 0] = np.inf
+    a[2, -1] = np.nan
+    a[3, :] = 1e4
+    g = rng.normal(size=a.shape)
+    x, xt = rg.tensor(a, requires_grad=True), rg.tensor(a.T.copy(), requires_grad=True)
+    fast, general = getattr(x, op)(axis=1), getattr(xt, op)(axis=0)
+    fast.backward(g)
+    general.backward(g.T.copy())
+    np.testing.assert_allclose(fast.numpy(), general.numpy().T, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy().T, rtol=1e-10, atol=1e-12)
