@@ -168,7 +168,7 @@ def child(case: str, which: str, repeat: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=9)
-    ap.add_argument("--rounds", type=int, default=3,
+    ap.add_argument("--rounds", type=int, default=7,
                     help="child processes per framework and case, alternating (median)")
     ap.add_argument("--torch-threads", type=int, default=2,
                     help="PyTorch's intra-op threads (the target is against 2; on a busy "
