@@ -169,3 +169,62 @@ def test_pool_modules_and_errors():
         nn.AdaptiveAvgPool2d(1)(rg.randn(2, 4))
     with pytest.raises(ValueError, match="padding"):
         F.max_pool2d(rg.randn(1, 1, 4, 4), 2, padding=2)
+
+
+# (shape, kernel, stride, padding): odd and even sizes where ceil_mode adds a last window
+# that reaches past the (padded) border, or would start in the right padding (dropped)
+CEIL_CASES = [
+    ((2, 3, 7, 9), 2, None, 0),          # 2x2 on odd sizes: one partial window per row/col
+    ((1, 2, 8, 8), 2, None, 0),          # even sizes: the same as floor mode (fast path)
+    ((1, 2, 7, 9), 3, 2, 1),
+    ((2, 2, 6, 5), 3, 2, 0),
+    ((1, 2, 5, 6), (2, 3), (2, 2), (1, 1)),
+    ((1, 1, 4, 4), 2, 3, 1),             # a ceil window would start in the right padding
+]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("shape,k,s,p", CEIL_CASES)
+def test_max_pool2d_ceil_mode_matches_torch(torch, shape, k, s, p, channels_last):
+    x = np.random.default_rng(4).standard_normal(shape)
+    grad, up = _compare(torch, lambda t: F.max_pool2d(t, k, s, p, ceil_mode=True),
+                        lambda t: torch.nn.functional.max_pool2d(t, k, s, p, ceil_mode=True),
+                        x, channels_last)
+    assert np.isclose(grad.sum(), up.sum(), rtol=1e-12, atol=1e-12)  # seed 004
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("include_pad", [True, False])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("shape,k,s,p", CEIL_CASES)
+def test_avg_pool2d_ceil_mode_and_count_include_pad_match_torch(torch, shape, k, s, p,
+                                                              ceil_mode, include_pad,
+                                                              channels_last):
+    x = np.random.default_rng(5).standard_normal(shape)
+    _compare(torch, lambda t: F.avg_pool2d(t, k, s, p, ceil_mode, include_pad),
+             lambda t: torch.nn.functional.avg_pool2d(t, k, s, p, ceil_mode, include_pad),
+             x, channels_last)
+
+
+@pytest.mark.parametrize("shape,k,s,p", CEIL_CASES[2:5])
+def test_ceil_mode_and_count_include_pad_gradcheck(shape, k, s, p):
+    x = np.random.default_rng(6).permutation(int(np.prod(shape))).reshape(shape) * 0.1
+    assert rg.gradcheck(lambda t: (F.max_pool2d(t, k, s, p, ceil_mode=True) ** 2).sum(),
+                        [rg.tensor(x, dtype=rg.float64, requires_grad=True)])
+    assert rg.gradcheck(lambda t: (F.avg_pool2d(t, k, s, p, True, False) ** 2).sum(),
+                        [rg.tensor(x, dtype=rg.float64, requires_grad=True)])
+
+
+def test_pool_modules_take_ceil_mode_and_count_include_pad(torch):
+    x = np.random.default_rng(7).standard_normal((2, 3, 7, 7))
+    ours = nn.Sequential(nn.MaxPool2d(2, ceil_mode=True),
+                         nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False))
+    theirs = torch.nn.Sequential(torch.nn.MaxPool2d(2, ceil_mode=True),
+                                 torch.nn.AvgPool2d(3, 2, 1, ceil_mode=True,
+                                                    count_include_pad=False))
+    out = ours(rg.tensor(x))
+    np.testing.assert_allclose(out.numpy(), theirs(torch.tensor(x)).numpy(), rtol=1e-12)
+    assert out.shape == (2, 3, 3, 3)  # 7 -> 4 (ceil) -> 3 (ceil: (4 + 2 - 3) / 2 -> 2, + 1)
+    assert "ceil_mode=True" in repr(ours[0]) and "count_include_pad=False" in repr(ours[1])
+    with pytest.raises(ValueError, match="MaxPool2d: return_indices is not supported"):
+        nn.MaxPool2d(2, return_indices=True)

@@ -29,16 +29,38 @@ def _slices(a: int, b: int, sh: int, sw: int, dh: int, dw: int, ho: int, wo: int
             slice(c0, c0 + sw * (wo - 1) + 1, sw))
 
 
-def _pad(x: np.ndarray, ph: int, pw: int, value: float) -> np.ndarray:
-    if ph == 0 and pw == 0:
+def _pad(x: np.ndarray, ph: int, pw: int, value: float, eh: int = 0, ew: int = 0
+         ) -> np.ndarray:
+    """``x`` with a border of ``value``: ``ph``/``pw`` on each side, and ``eh``/``ew`` more at
+    the bottom/right (the last windows of ``ceil_mode``)."""
+    if ph == 0 and pw == 0 and eh == 0 and ew == 0:
         return x
     n, c, h, w = x.shape
-    xp = _full_like_layout((n, c, h + 2 * ph, w + 2 * pw), x.strides, x.dtype, value)
+    xp = _full_like_layout((n, c, h + 2 * ph + eh, w + 2 * pw + ew), x.strides, x.dtype,
+                           value)
     xp[:, :, ph:ph + h, pw:pw + w] = x
     return xp
 
 
-def pool_check(x: np.ndarray, k: tuple, s: tuple, p: tuple, d: tuple, op: str) -> tuple:
+def pool_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """Output length along one axis, as PyTorch: ``floor`` (or ``ceil``) of
+    ``(size + 2p - d(k-1) - 1) / s``, plus one; with ``ceil_mode`` the last window must still
+    start inside the input or its left padding."""
+    if not ceil_mode:
+        return out_size(size, k, s, p, d)
+    o = -(-(size + 2 * p - d * (k - 1) - 1) // s) + 1
+    if (o - 1) * s >= size + p:
+        o -= 1
+    return o
+
+
+def _overhang(size: int, k: int, s: int, p: int, d: int, o: int) -> int:
+    """How far the last of ``o`` windows reaches past the padded input (ceil_mode), >= 0."""
+    return max(0, (o - 1) * s + d * (k - 1) + 1 - (size + 2 * p))
+
+
+def pool_check(x: np.ndarray, k: tuple, s: tuple, p: tuple, d: tuple, op: str,
+               ceil_mode: bool = False) -> tuple:
     """Validate and return the output size (Ho, Wo)."""
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
@@ -48,8 +70,8 @@ def pool_check(x: np.ndarray, k: tuple, s: tuple, p: tuple, d: tuple, op: str) -
     if min(p) < 0 or p[0] * 2 > k[0] or p[1] * 2 > k[1]:
         raise ValueError(f"{op}: padding must be between 0 and half the kernel size "
                          f"{k}, got {p}")
-    ho = out_size(x.shape[2], k[0], s[0], p[0], d[0])
-    wo = out_size(x.shape[3], k[1], s[1], p[1], d[1])
+    ho = pool_out_size(x.shape[2], k[0], s[0], p[0], d[0], ceil_mode)
+    wo = pool_out_size(x.shape[3], k[1], s[1], p[1], d[1], ceil_mode)
     if ho < 1 or wo < 1:
         raise ValueError(f"{op}: input of shape {x.shape} is smaller than the kernel {k} "
                          f"(padding {p}, dilation {d})")
@@ -61,15 +83,20 @@ class MaxPool2d(Function):
 
     saves = ()
 
-    def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1)):
+    def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1),
+                ceil_mode=False):
         kh, kw = kernel
         sh, sw = stride
         dh, dw = dilation
-        ho, wo = pool_check(x, kernel, stride, padding, dilation, "max_pool2d")
-        if kernel == stride == (2, 2) and padding == (0, 0) and dilation == (1, 1):
+        ho, wo = pool_check(x, kernel, stride, padding, dilation, "max_pool2d", ceil_mode)
+        if kernel == stride == (2, 2) and padding == (0, 0) and dilation == (1, 1) \
+                and 2 * ho <= x.shape[2] and 2 * wo <= x.shape[3]:
             return self._forward_2x2(x, ho, wo)
         self.pair = False
-        xp = _pad(x, padding[0], padding[1], -np.inf)
+        # (ceil_mode: the last windows may reach past the border; -inf never wins there)
+        xp = _pad(x, padding[0], padding[1], -np.inf,
+                  _overhang(x.shape[2], kh, sh, padding[0], dh, ho),
+                  _overhang(x.shape[3], kw, sw, padding[1], dw, wo))
         out = xp[_slices(0, 0, sh, sw, dh, dw, ho, wo)].copy(order="K")
         # index of the winning offset per output; strict > keeps the first maximum on ties
         arg = np.zeros_like(out, dtype=np.uint8 if kh * kw < 256 else np.int32, order="K")
@@ -131,30 +158,54 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
-    """out[n, c, i, j] = mean of the window at (i, j) (zero padding counted, as PyTorch's
-    default ``count_include_pad=True``)."""
+    """out[n, c, i, j] = mean of the window at (i, j).
+
+    As PyTorch: the divisor counts the zero padding (``count_include_pad=True``, the default)
+    but not the part of a ``ceil_mode`` window past the padded border; with
+    ``count_include_pad=False`` it counts only the window's input elements.
+    """
 
     saves = ()
 
-    def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0)):
+    def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0), ceil_mode=False,
+                count_include_pad=True):
         kh, kw = kernel
         sh, sw = stride
-        ho, wo = pool_check(x, kernel, stride, padding, (1, 1), "avg_pool2d")
-        xp = _pad(x, padding[0], padding[1], 0.0)
+        ph, pw = padding
+        ho, wo = pool_check(x, kernel, stride, padding, (1, 1), "avg_pool2d", ceil_mode)
+        h, w = x.shape[2], x.shape[3]
+        eh, ew = _overhang(h, kh, sh, ph, 1, ho), _overhang(w, kw, sw, pw, 1, wo)
+        xp = _pad(x, ph, pw, 0.0, eh, ew)
         out = xp[_slices(0, 0, sh, sw, 1, 1, ho, wo)].copy(order="K")
         for k in range(1, kh * kw):
             out += xp[_slices(k // kw, k % kw, sh, sw, 1, 1, ho, wo)]
-        out *= out.dtype.type(1.0 / (kh * kw))
+        if eh == ew == 0 and (count_include_pad or ph == pw == 0):
+            scale = out.dtype.type(1.0 / (kh * kw))  # every window counts kh * kw elements
+        else:
+            scale = (1.0 / (_counts(h, kh, sh, ph, ho, count_include_pad)[:, None]
+                            * _counts(w, kw, sw, pw, wo, count_include_pad))).astype(x.dtype)
+        out *= scale
+        self.scale = scale
         self.geom = (x.shape, xp.shape, xp.strides, padding, kernel, stride, ho, wo)
         return out
 
     def backward(self, grad):
         shape, pshape, pstrides, (ph, pw), (kh, kw), (sh, sw), ho, wo = self.geom
         gxp = _zeros_like_layout(pshape, pstrides, grad.dtype)
-        share = grad * grad.dtype.type(1.0 / (kh * kw))  # each input gets 1/(kh*kw) of it
+        share = grad * self.scale  # each input of a window gets 1/(its divisor) of it
         for k in range(kh * kw):
             gxp[_slices(k // kw, k % kw, sh, sw, 1, 1, ho, wo)] += share
         return gxp[:, :, ph:ph + shape[2], pw:pw + shape[3]]
+
+
+def _counts(size: int, k: int, s: int, p: int, o: int, include_pad: bool) -> np.ndarray:
+    """Per output position along one axis, how many places its window counts (PyTorch's
+    divisor): up to the padded border, or only inside the input."""
+    start = np.arange(o) * s - p
+    end = np.minimum(start + k, size + p)
+    if not include_pad:
+        start, end = np.maximum(start, 0), np.minimum(end, size)
+    return (end - start).astype(np.float64)
 
 
 class GlobalAvgPool2d(Function):

@@ -31,25 +31,31 @@ def _check4d(x: Tensor, op: str) -> None:
 def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False,
                op: str = "max_pool2d") -> Tensor:
-    """Max over each window; the gradient goes to the window's (first) maximum."""
-    if ceil_mode or return_indices:
-        raise ValueError(f"{op}: ceil_mode and return_indices are not supported")
+    """Max over each window; the gradient goes to the window's (first) maximum.
+    ``ceil_mode=True`` rounds the output size up (PyTorch's rule: the last window must start
+    inside the input or its left padding)."""
+    if return_indices:
+        raise ValueError(f"{op}: return_indices is not supported (there is no max_unpool2d "
+                         "to use them with)")
     k, s, p, d = _args(kernel_size, stride, padding, dilation, op)
     _check4d(x, op)
-    pool_check(x.data, k, s, p, d, op)
-    return _MaxPoolOp.apply(x, kernel=k, stride=s, padding=p, dilation=d)
+    ceil_mode = bool(ceil_mode)
+    pool_check(x.data, k, s, p, d, op, ceil_mode)
+    return _MaxPoolOp.apply(x, kernel=k, stride=s, padding=p, dilation=d, ceil_mode=ceil_mode)
 
 
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                ceil_mode: bool = False, count_include_pad: bool = True,
                op: str = "avg_pool2d") -> Tensor:
-    """Mean over each window (zero padding counted); the gradient is spread evenly."""
-    if ceil_mode or not count_include_pad:
-        raise ValueError(f"{op}: ceil_mode=True and count_include_pad=False are not supported")
+    """Mean over each window; the gradient is spread evenly over it. The divisor counts the
+    zero padding unless ``count_include_pad=False``, never the part of a ``ceil_mode=True``
+    window past the padded border (as PyTorch)."""
     k, s, p, _ = _args(kernel_size, stride, padding, 1, op)
     _check4d(x, op)
-    pool_check(x.data, k, s, p, (1, 1), op)
-    return _AvgPoolOp.apply(x, kernel=k, stride=s, padding=p)
+    ceil_mode = bool(ceil_mode)
+    pool_check(x.data, k, s, p, (1, 1), op, ceil_mode)
+    return _AvgPoolOp.apply(x, kernel=k, stride=s, padding=p, ceil_mode=ceil_mode,
+                            count_include_pad=bool(count_include_pad))
 
 
 def adaptive_avg_pool2d(x: Tensor, output_size: Any, op: str = "adaptive_avg_pool2d"
@@ -84,25 +90,29 @@ class MaxPool2d(Module):
 
     Shape
     -----
-    ``(N, C, H, W)`` -> ``(N, C, Ho, Wo)``, ``Ho = floor((H + 2p - d(k-1) - 1)/s) + 1``.
+    ``(N, C, H, W)`` -> ``(N, C, Ho, Wo)``, ``Ho = floor((H + 2p - d(k-1) - 1)/s) + 1``
+    (``ceil`` with ``ceil_mode=True``, as PyTorch).
     """
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  dilation: Any = 1, return_indices: bool = False,
                  ceil_mode: bool = False) -> None:
         super().__init__()
-        if ceil_mode or return_indices:
-            raise ValueError("MaxPool2d: ceil_mode and return_indices are not supported")
+        if return_indices:
+            raise ValueError("MaxPool2d: return_indices is not supported (there is no "
+                             "MaxUnpool2d to use them with)")
         self.kernel_size, self.stride, self.padding, self.dilation = _args(
             kernel_size, stride, padding, dilation, "MaxPool2d")
+        self.ceil_mode = bool(ceil_mode)
 
     def forward(self, x: Tensor) -> Tensor:
         return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                          op=f"MaxPool2d(kernel_size={self.kernel_size})")
+                          self.ceil_mode, op=f"MaxPool2d(kernel_size={self.kernel_size})")
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, dilation={self.dilation}")
+                f"padding={self.padding}, dilation={self.dilation}, "
+                f"ceil_mode={self.ceil_mode}")
 
 
 class AvgPool2d(Module):
@@ -111,18 +121,19 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True) -> None:
         super().__init__()
-        if ceil_mode or not count_include_pad:
-            raise ValueError("AvgPool2d: ceil_mode=True and count_include_pad=False are not "
-                             "supported")
         self.kernel_size, self.stride, self.padding, _ = _args(
             kernel_size, stride, padding, 1, "AvgPool2d")
+        self.ceil_mode = bool(ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
 
     def forward(self, x: Tensor) -> Tensor:
-        return avg_pool2d(x, self.kernel_size, self.stride, self.padding,
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                          self.count_include_pad,
                           op=f"AvgPool2d(kernel_size={self.kernel_size})")
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"ceil_mode={self.ceil_mode}, count_include_pad={self.count_include_pad}")
 
 
 class AdaptiveAvgPool2d(Module):
