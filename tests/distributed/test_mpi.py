@@ -75,6 +75,10 @@ def test_checkpoint_on_two_ranks_resume_on_one_and_the_reverse(tmp_path: Path):
     res = run_mpi("fit_run.py", tmp_path / "b", 4, "-", tmp_path / "ck1", "adam")
     assert res.returncode == 0, res.output
     got_2 = [np.load(tmp_path / f"b{r}.npz") for r in range(2)]
+    # validation is sharded: per epoch the ranks evaluate 18 + 19 of the 37 samples, not
+    # 37 each (the val_loss of every epoch still equals one process's, checked below)
+    assert [int(np.load(tmp_path / f"a{r}.npz")["val_rows"]) for r in range(2)] == [36, 38]
+    assert [int(g["val_rows"]) for g in got_2] == [36, 38]  # epochs 3 and 4
     for label, got in (("2 -> 1", got_1), ("1 -> 2 rank 0", got_2[0]),
                        ("1 -> 2 rank 1", got_2[1])):
         for name, value in want.items():  # parameters and the per-epoch losses

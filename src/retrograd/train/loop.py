@@ -140,7 +140,10 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_loader: Iterable,
         A checkpoint (or folder of checkpoints) to continue from; the result is bit-for-bit
         that of a run never interrupted.
     distributed : bool
-        Run as one process of a distributed job (only rank 0 prints and writes).
+        Run as one process of a distributed job (only rank 0 prints and writes). The
+        training loader is sharded by a ``DistributedSampler`` (its batch size stays the
+        global batch); ``val_loader`` is split into one contiguous share per rank, and the
+        validation sums are added over the ranks (the same numbers as one process).
 
     Returns
     -------
@@ -163,7 +166,7 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_loader: Iterable,
         raise TypeError(f"fit: loss_fn must be callable, got {type(loss_fn).__name__}")
     metric_fns = resolve_metrics(metrics)
     if distributed:  # wrap in DistributedDataParallel, shard the loader (retrograd.distributed)
-        from ..distributed.fitting import average_logs, prepare
+        from ..distributed.fitting import average_logs, evaluate_sharded, prepare
 
         model, train_loader = prepare(model, train_loader)
     sync = getattr(model, "sync_gradients", None)  # averages gradients over the ranks
@@ -239,7 +242,10 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_loader: Iterable,
         if distributed:
             logs = average_logs(logs)  # this rank's means -> means over all ranks
         if val_loader is not None:
-            val = evaluate(model, val_loader, loss_fn, metric_fns)
+            if distributed:  # each rank its share of the validation set, sums combined
+                val = evaluate_sharded(model, val_loader, loss_fn, metric_fns)
+            else:
+                val = evaluate(model, val_loader, loss_fn, metric_fns)
             logs.update({f"val_{k}": v for k, v in val.items()})
         groups = getattr(optimizer, "param_groups", None)
         if groups:

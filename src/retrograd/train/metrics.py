@@ -67,9 +67,17 @@ def evaluate(model: Any, loader: Any, loss_fn: Any = None, metrics: Any = ("accu
 
     The loss is averaged per sample (each batch's mean loss weighted by its size).
     """
+    fns = resolve_metrics(metrics)
+    return logs_from_sums(evaluation_sums(model, loader, loss_fn, fns), loss_fn is not None,
+                          list(fns))
+
+
+def evaluation_sums(model: Any, loader: Any, loss_fn: Any, fns: dict[str, Metric]
+                    ) -> list[float]:
+    """``[loss x samples summed, samples, then each metric's total and count]`` over
+    ``loader``: sums, so that the shares of several processes add up exactly."""
     from ..autograd import no_grad
 
-    fns = resolve_metrics(metrics)
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
@@ -92,9 +100,17 @@ def evaluate(model: Any, loader: Any, loss_fn: Any = None, metrics: Any = ("accu
     finally:
         if was_training and hasattr(model, "train"):
             model.train()
-    logs: dict[str, float] = {}
-    if loss_fn is not None:
-        logs["loss"] = loss_sum / max(n, 1)
+    sums = [loss_sum, float(n)]
     for name in fns:
-        logs[name] = totals[name] / max(counts[name], 1)
+        sums += [float(totals[name]), float(counts[name])]
+    return sums
+
+
+def logs_from_sums(sums: list[float], with_loss: bool, names: Any = None) -> dict[str, float]:
+    """The means of :func:`evaluation_sums`' (possibly added-up) sums, by metric name."""
+    logs: dict[str, float] = {}
+    if with_loss:
+        logs["loss"] = sums[0] / max(sums[1], 1)
+    for i, name in enumerate(names or ()):
+        logs[name] = sums[2 + 2 * i] / max(sums[3 + 2 * i], 1)
     return logs

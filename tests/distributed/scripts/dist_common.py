@@ -105,11 +105,22 @@ def fit_run(out: str | None, epochs: int, ckpt: str | None, resume: str | None,
     model = make_model()
     X, Y = make_data()
     loader = DataLoader(TensorDataset(X, Y), batch_size=64, shuffle=True, seed=5)
+    # 37 validation samples in batches of 16: on 2 ranks each evaluates its own 18 or 19
+    # (uneven batches), and the sums must give what one process gets from all 37
+    val = DataLoader(TensorDataset(X[:37], Y[:37]), batch_size=16)
     opt = make_optimizer(opt_name, list(model.parameters()))
-    history = fit(model, lambda o, y: ((o - y) ** 2).mean(), opt, loader, epochs=epochs,
-                  metrics=(), progress=False, checkpoint_dir=ckpt, resume=resume,
-                  distributed=True)
+    val_rows = [0]  # rows this process ran through the model in eval mode
+
+    def count(module, args, output):
+        if not module.training:
+            val_rows[0] += len(output)
+
+    model.register_forward_hook(count)
+    history = fit(model, lambda o, y: ((o - y) ** 2).mean(), opt, loader, val_loader=val,
+                  epochs=epochs, metrics=(), progress=False, checkpoint_dir=ckpt,
+                  resume=resume, distributed=True)
     params = {k: v.data.copy() for k, v in model.state_dict().items()}
+    losses = {"loss": np.array(history["loss"]), "val_loss": np.array(history["val_loss"])}
     if out is not None:
-        np.savez(f"{out}{dist.rank()}.npz", loss=np.array(history["loss"]), **params)
-    return {"loss": np.array(history["loss"]), **params}
+        np.savez(f"{out}{dist.rank()}.npz", val_rows=val_rows[0], **losses, **params)
+    return {**losses, **params}
