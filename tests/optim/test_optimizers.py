@@ -433,6 +433,22 @@ def test_step_refuses_a_parameter_a_pending_backward_needs():
     opt.step()
 
 
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_step_that_refuses_a_parameter_updates_none_of_them(name):
+    # every gradient of a group is checked before any parameter moves: no half-done step
+    a, b = rg.nn.Parameter(rg.ones(3)), rg.nn.Parameter(rg.ones(2))
+    opt = getattr(optim, name)([a, b], lr=0.1)
+    a.grad, b.grad = rg.ones(3), rg.ones(2)
+    loss = (b * b).sum()  # the graph saves b, the second parameter
+    with pytest.raises(RuntimeError, match=f"{name}.step"):
+        opt.step()
+    np.testing.assert_array_equal(a.data, 1.0)
+    assert not opt.state.get(a)
+    del loss
+    opt.step()
+    assert (a.data < 1).all() and (b.data < 1).all()
+
+
 def test_refuses_torch_options_it_does_not_implement(torch):
     t = torch.zeros(2, requires_grad=True)
     tsd = torch.optim.Adam([t], maximize=True).state_dict()
