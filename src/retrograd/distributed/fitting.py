@@ -58,15 +58,17 @@ def evaluate_sharded(model: Any, loader: Any, loss_fn: Any, fns: dict[str, Any]
     (no sample twice, none padded in) and the sums added over the ranks: the same numbers
     as one process evaluating all of it, in 1/W of the time.
 
-    A loader that is not a retrograd ``DataLoader`` over a sized dataset is evaluated whole
-    on every rank. Outside training mode nothing in the model communicates (SyncBatchNorm
-    uses its running statistics), so ranks with different numbers of batches are fine.
+    A loader that is not a retrograd ``DataLoader``, or has a sampler of its own or
+    ``drop_last=True`` (whose dropped tail depends on the batching), is evaluated whole on
+    every rank. Outside training mode nothing in the model communicates (SyncBatchNorm uses
+    its running statistics), so ranks with different numbers of batches are fine.
     """
     from ..data import DataLoader, Subset
     from ..train.metrics import evaluate, evaluation_sums, logs_from_sums
 
     w = _world.world_size()
-    if w == 1 or not isinstance(loader, DataLoader) or loader.sampler is not None:
+    if w == 1 or not isinstance(loader, DataLoader) or loader.sampler is not None \
+            or loader.drop_last:
         return evaluate(model, loader, loss_fn, fns)
     n, r = len(loader.dataset), _world.rank()
     share = DataLoader(Subset(loader.dataset, range(n * r // w, n * (r + 1) // w)),
