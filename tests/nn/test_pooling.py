@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import retrograd as rg
 from retrograd import nn
@@ -228,3 +230,21 @@ def test_pool_modules_take_ceil_mode_and_count_include_pad(torch):
     assert "ceil_mode=True" in repr(ours[0]) and "count_include_pad=False" in repr(ours[1])
     with pytest.raises(ValueError, match="MaxPool2d: return_indices is not supported"):
         nn.MaxPool2d(2, return_indices=True)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=st.integers(3, 11), w=st.integers(3, 11), k=st.integers(1, 4), s=st.integers(1, 3),
+       d=st.integers(1, 2), pfrac=st.integers(0, 2), ceil_mode=st.booleans(),
+       include_pad=st.booleans())
+def test_pooling_sizes_values_and_gradients_match_torch_for_any_geometry(
+        torch, h, w, k, s, d, pfrac, ceil_mode, include_pad):
+    p = min(pfrac, k // 2)
+    assume(h + 2 * p - d * (k - 1) - 1 >= 0 and w + 2 * p - d * (k - 1) - 1 >= 0)
+    x = np.random.default_rng(h * 100 + w).standard_normal((1, 2, h, w))
+    _compare(torch, lambda t: F.max_pool2d(t, k, s, p, d, ceil_mode=ceil_mode),
+             lambda t: torch.nn.functional.max_pool2d(t, k, s, p, d, ceil_mode=ceil_mode), x)
+    if d == 1:
+        _compare(torch, lambda t: F.avg_pool2d(t, k, s, p, ceil_mode, include_pad),
+                 lambda t: torch.nn.functional.avg_pool2d(t, k, s, p, ceil_mode, include_pad),
+                 x)
