@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_SHORT = 64  # at most this many terms per sum (or columns per max) take the fast forms
+_SHORT = 64  # at most this many terms per row sum take the GEMV form
 _ONES: dict = {}  # (n, dtype) -> read-only ones(n)
 
 
@@ -32,6 +32,15 @@ def sum_rows(a: np.ndarray) -> np.ndarray:
     if a.shape[1] > _SHORT or a.dtype.char not in "fd":
         return a.sum(axis=1)
     return a.dot(ones(a.shape[1], a.dtype))
+
+
+def sum_vector(a: np.ndarray) -> np.ndarray:
+    """``a.sum()`` of a 1-D array: a dot product with ones for floats (~0.5 us against ~1.2 us
+    for NumPy's reduction). BLAS adds in a few running lanes, not pairwise: callers keep it
+    to short vectors where that matters."""
+    if a.dtype.char not in "fd":
+        return np.add.reduce(a, axis=None)
+    return a.dot(ones(a.shape[0], a.dtype))
 
 
 def sum_columns(a: np.ndarray) -> np.ndarray:

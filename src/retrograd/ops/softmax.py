@@ -7,7 +7,7 @@ from math import isfinite
 import numpy as np
 
 from ..autograd.function import Function
-from ._reduce import max_rows, ones, sum_rows
+from ._reduce import max_rows, sum_rows, sum_vector
 from ._shapes import norm_axis
 
 _max, _sum = np.maximum.reduce, np.add.reduce  # the ndarray methods, minus a Python frame
@@ -16,8 +16,7 @@ _max, _sum = np.maximum.reduce, np.add.reduce  # the ndarray methods, minus a Py
 def _shifted(x: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
     if axis == 1 and x.ndim == 2:  # (N, C) scores: the fast forms of ops/_reduce.py
         m = max_rows(x)
-        total = m.reshape(-1).dot(ones(m.shape[0], m.dtype)) if m.dtype.char in "fd" \
-            else _sum(m, axis=None)
+        total = sum_vector(m.reshape(-1))  # (only tested for being finite)
     else:
         m = _max(x, axis=axis, keepdims=True)  # x.max(...) without its Python wrapper
         total = _sum(m, axis=None)

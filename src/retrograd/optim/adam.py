@@ -134,16 +134,16 @@ class Adam(Optimizer):
             for p, g, dj in zip(ps, gs, tv[1]):
                 np.multiply(p, wd, out=dj)
                 dj += g  # L2: g + lambda p
+        c1, c2 = 1 - beta1, 1 - beta2
         # m <- beta1 m + (1 - beta1) g
         m *= beta1
         if d is None:
             for g, tj in zip(gs, tv[0]):
-                np.multiply(g, 1 - beta1, out=tj)
+                np.multiply(g, c1, out=tj)
         else:
-            np.multiply(d, 1 - beta1, out=t0)
+            np.multiply(d, c1, out=t0)
         m += t0
         # v <- beta2 v + (1 - beta2) g^2
-        c1, c2 = 1 - beta1, 1 - beta2
         if d is None and c1 * c1 >= c2:
             # from t0 = (1 - beta1) g: one call over the flat buffer instead of one per
             # parameter (t0^2 >= the result, so nothing underflows that would not anyway)
