@@ -288,7 +288,7 @@ def main() -> None:
         floor = statistics.median(t / p for t, p in zip(times["tuned"], times["torch"]))
         over = statistics.median(r / t for r, t in zip(times["retrograd"], times["tuned"]))
         print(f"{name:44s} {ours:8.3f}ms {theirs:6.3f}ms {hand:6.3f}ms {tuned:6.3f}ms "
-              f"{ratio:6.2f} <={TARGETS[key]:.2f} {mark}   (rounds {min(ratios):.2f}-"
+              f"{ratio:6.3f} <={TARGETS[key]:.2f} {mark}   (rounds {min(ratios):.2f}-"
               f"{max(ratios):.2f}; tuned NumPy {floor:.2f}x torch, retrograd {over:.2f}x "
               "tuned NumPy)")
 
