@@ -265,7 +265,7 @@ def main() -> None:
           f"{'ratio':>6s} {'target':>6s}")
     for name in CASES:
         key = name.split()[0]
-        # Each framework in a process of its own, the three alternating: in one process the
+        # Each framework in a process of its own, the four alternating: in one process the
         # BLAS/OpenMP worker threads one of them leaves spinning slow the next one down.
         times: dict[str, list[float]] = {"retrograd": [], "torch": [], "numpy": [],
                                          "tuned": []}
