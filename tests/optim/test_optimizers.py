@@ -134,6 +134,25 @@ def test_adam_flat_and_one_by_one_give_the_same_bits(name, kw):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [rg.float32, rg.float64])
+def test_adam_hyperparameters_as_numpy_scalars_or_0d_arrays_give_the_bits_of_floats(dtype):
+    def run(num, beta):
+        ps = [rg.nn.Parameter(rg.tensor(a, dtype=dtype)) for a in _start()]
+        opt = optim.Adam(ps, lr=num(0.01), betas=(beta(0.8), beta(0.99)), eps=num(1e-6))
+        for step in range(6):
+            for k, p in enumerate(ps):
+                p.grad = rg.tensor(_grad(p.data, k, step), dtype=dtype)
+            opt.step()
+        return [p.data.copy() for p in ps]
+
+    want = run(float, float)
+    # the same values (np.float32 would change them); lr and eps must be real numbers, as
+    # in PyTorch, but the betas are only range-checked and may be 0-d arrays
+    for num, beta in ((np.float64, np.float64), (float, np.array)):
+        for a, b in zip(want, run(num, beta)):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_adam_mixed_dtypes_and_a_parameter_never_used_update_one_by_one():
     ps = [rg.nn.Parameter(rg.tensor(a, dtype=dt)) for a, dt in
           zip(_start(), (rg.float32, rg.float64, rg.float32, rg.float64))]

@@ -123,7 +123,9 @@ class Adam(Optimizer):
         weight decay, else None). The same NumPy calls on every element either way, so both
         give the same bits."""
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
-        beta1, beta2 = group["betas"]
+        # (Python floats, as PyTorch's: a beta given as a NumPy scalar or 0-d array would
+        # otherwise set the precision of the bias corrections, and cannot key scalar_array)
+        beta1, beta2 = (float(b) for b in group["betas"])
         t0, t1 = t
         d = None  # the gradient as one flat array, when weight decay forms one anyway
         if self._decoupled:
