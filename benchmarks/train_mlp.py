@@ -98,18 +98,25 @@ def torch_step_fn(**cfg) -> Callable[[], float]:
 # ---------------------------------------------------------------------------- by hand
 
 
-def numpy_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, lr: float,
-                  seed: int = 0) -> Callable[[], float]:
+def hand_start(sizes: list[int], batch: int, seed: int) -> tuple[list, np.ndarray,
+                                                                 np.ndarray]:
+    """The weights (float32, biases zero), input batch and labels both hand-written NumPy
+    steps start from, so that they compute the same losses."""
     rng = np.random.default_rng(seed)
     # (float32 after the scaling: a float32 array / np.sqrt(i), a float64 scalar, is float64)
     Ws = [(rng.uniform(-1, 1, (o, i)) / np.sqrt(i)).astype(np.float32)
           for i, o in zip(sizes[:-1], sizes[1:])]
+    x = rng.random((batch, sizes[0]), dtype=np.float32)
+    return Ws, x, rng.integers(0, sizes[-1], batch)
+
+
+def numpy_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, lr: float,
+                  seed: int = 0) -> Callable[[], float]:
+    Ws, x, y = hand_start(sizes, batch, seed)
     bs = [np.zeros(o, np.float32) for o in sizes[1:]]
     params = Ws + bs
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
-    x = rng.random((batch, sizes[0]), dtype=np.float32)
-    y = rng.integers(0, sizes[-1], batch)
     t = [0]
 
     def step() -> float:
@@ -159,7 +166,7 @@ def tuned_numpy_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, l
     retrograd's; gradients written in place by ``matmul(out=...)``), activations and the
     softmax computed in place, no framework at all. The floor of this step in NumPy: the
     gap between it and retrograd is what the framework costs."""
-    rng = np.random.default_rng(seed)
+    Ws, x, y = hand_start(sizes, batch, seed)
     shapes = [s for i, o in zip(sizes[:-1], sizes[1:]) for s in ((o, i), (o,))]
     bounds = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
     flat_p, flat_g, m, v, t = (np.zeros(bounds[-1], np.float32) for _ in range(5))
@@ -168,10 +175,8 @@ def tuned_numpy_step_fn(sizes: list[int], act: str, batch: int, opt_name: str, l
         return [flat[a:b].reshape(s) for a, b, s in zip(bounds, bounds[1:], shapes)]
 
     ps, gs = views(flat_p), views(flat_g)
-    for W in ps[::2]:
-        W[...] = rng.uniform(-1, 1, W.shape) / np.sqrt(W.shape[1])
-    x = rng.random((batch, sizes[0]), dtype=np.float32)
-    y = rng.integers(0, sizes[-1], batch)
+    for W, W0 in zip(ps[::2], Ws):
+        W[...] = W0
     rows, ones, step_count = np.arange(batch), np.ones(batch, np.float32), [0]
     n_layers = len(sizes) - 1
 
