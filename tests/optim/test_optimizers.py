@@ -94,42 +94,54 @@ def test_matches_torch_every_step(torch, case):
             np.testing.assert_allclose(v, want, rtol=1e-11, atol=1e-13, err_msg=k)
 
 
-ADAM_ALL = [(n, c) for n in ("Adam", "AdamW") for c in ADAM_CASES]
+FLAT_KEY = {"SGD": "momentum_buffer", "Adam": "exp_avg", "AdamW": "exp_avg",
+            "Adagrad": "sum", "RMSprop": "square_avg"}
+FLAT_ALL = [c for c in ALL if c[0] != "SGD" or c[1]["momentum"] != 0]
 
 
-@pytest.mark.parametrize("case", ADAM_ALL, ids=[_id(c) for c in ADAM_ALL])
-def test_adam_on_flat_buffers_matches_torch(torch, case):
-    # Every parameter has a gradient at every step: Adam keeps its moments in one flat
-    # array per name and updates all parameters with one call per operation.
+@pytest.mark.parametrize("case", FLAT_ALL, ids=[_id(c) for c in FLAT_ALL])
+def test_on_flat_buffers_matches_torch(torch, case):
+    # Every parameter has a gradient at every step: the optimiser keeps its buffers in one
+    # flat array per name and updates all parameters with one call per operation where it
+    # can.
     name, kwargs = case
     ps, ts, opt, topt = _run_both(torch, getattr(optim, name), getattr(torch.optim, name),
                                   kwargs, skip=False)
     assert opt._flats, "the flat path did not run"
     flat = next(iter(opt._flats.values()))
     for p, t in zip(ps, ts):
-        st = opt.state[p]
-        assert np.shares_memory(st["exp_avg"], flat.arrays["exp_avg"])
-        np.testing.assert_allclose(st["exp_avg_sq"], topt.state[t]["exp_avg_sq"].numpy(),
-                                   rtol=1e-11, atol=1e-13)
+        st, tst = opt.state[p], topt.state[t]
+        assert set(st) == {k for k, v in tst.items() if v is not None}, (st.keys(), tst.keys())
+        for k, v in st.items():
+            if isinstance(v, np.ndarray):
+                assert np.shares_memory(v, flat.arrays[k]), k
+            np.testing.assert_allclose(v, tst[k].numpy() if hasattr(tst[k], "numpy")
+                                       else tst[k], rtol=1e-11, atol=1e-13, err_msg=k)
 
 
-@pytest.mark.parametrize("name", ["Adam", "AdamW"])
-@pytest.mark.parametrize("kw", [{}, {"weight_decay": 0.1, "amsgrad": True}])
-def test_adam_flat_and_one_by_one_give_the_same_bits(name, kw):
+@pytest.mark.parametrize("case", FLAT_ALL, ids=[_id(c) for c in FLAT_ALL])
+def test_flat_and_one_by_one_give_the_same_bits(case):
+    name, kw = case
     runs = []
     for flat in (True, False):
         ps = [rg.nn.Parameter(rg.tensor(a, dtype=rg.float32)) for a in _start()]
-        opt = getattr(optim, name)(ps, lr=0.01, **kw)
+        opt = getattr(optim, name)(ps, **kw)
         if not flat:
             opt._flat = lambda group, items: None  # every parameter on its own
+        kept = None
         for step in range(12):
             for k, p in enumerate(ps):
                 p.grad = rg.tensor(_grad(p.data, k, step), dtype=rg.float32)
             if step == 6:  # one step with a parameter missing: one by one, on the views
                 ps[1].grad = None
             opt.step()
+            if step == 0:  # the buffers made at the first step are kept (no copy later)
+                kept = {(i, k): v for i, p in enumerate(ps)
+                        for k, v in opt.state[p].items() if isinstance(v, np.ndarray)}
         assert bool(opt._flats) == flat
-        runs.append([p.data.copy() for p in ps])
+        assert kept and all(opt.state[ps[i]][k] is v for (i, k), v in kept.items())
+        runs.append([p.data.copy() for p in ps] +
+                    [opt.state[p][FLAT_KEY[name]].copy() for p in ps])
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
 

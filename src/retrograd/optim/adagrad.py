@@ -29,7 +29,8 @@ class Adagrad(Optimizer):
     eps : float
         Default 1e-10.
 
-    State per parameter: ``step``, ``sum``.
+    State per parameter: ``step``, ``sum``; views of one flat array per group, as in
+    :class:`Adam`.
     """
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, lr_decay: float = 0,
@@ -43,20 +44,67 @@ class Adagrad(Optimizer):
         self._nonneg(group, "Adagrad", "lr", "lr_decay", "eps", "weight_decay",
                      "initial_accumulator_value")
 
+    def _flat_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("sum",)
+
+    def _update_group(self, group: dict[str, Any], items: list[tuple]) -> None:
+        # Every parameter of the group at once, on the flat buffers (see Optimizer._flat),
+        # when every parameter is at its first step or none is
+        state = self.state
+        has = [bool(state[p]) for p, _, _ in items]
+        fs = self._flat_step(group, items) if all(has) or not any(has) else None
+        if fs is None:
+            super()._update_group(group, items)
+            return
+        flat, step = fs
+        if not has[0]:
+            flat.arrays["sum"].fill(group["initial_accumulator_value"])
+        t0, v0 = flat.scratch(0)
+        t1, v1 = flat.scratch(1) if group["weight_decay"] != 0 else (None, None)
+        self._math([p for _, p, _ in items], [g for _, _, g in items], flat.arrays["sum"],
+                   (t0, t1), (v0, v1), group, step)
+
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
+        # One parameter (the first step, or a step where some of the group has no gradient,
+        # or their step counts or dtypes differ: see Optimizer._flat)
         if not state:
             state["step"] = 0
             state["sum"] = np.full_like(p, group["initial_accumulator_value"])
         step = state["step"] = state["step"] + 1
-        s = state["sum"]
-        d = self._decayed(p, g, group["weight_decay"])
+        t0 = self._buf(p)
+        t1 = self._buf(p, 1) if group["weight_decay"] != 0 else None
+        self._math([p], [g], state["sum"], (t0, t1), ([t0], [t1]), group, step)
+
+    def _math(self, ps: list[np.ndarray], gs: list[np.ndarray], s: np.ndarray, t: tuple,
+              tv: tuple, group: dict[str, Any], step: int) -> None:
+        """The update, in place: parameters ``ps`` with gradients ``gs``; ``s`` their sum of
+        squares, one parameter's or the flat buffer of all of them; ``tv[i][j]`` views of the
+        scratch arrays ``t[i]`` matching ``ps[j]`` (``t[1]`` only with weight decay, else
+        None). The same NumPy calls on every element either way, so both give the same
+        bits."""
+        wd = group["weight_decay"]
+        t0, t1 = t
+        d = None  # the gradient as one array, when weight decay forms one anyway
+        if wd != 0:
+            for p, g, dj in zip(ps, gs, tv[1]):
+                np.multiply(p, wd, out=dj)
+                dj += g  # L2: g + lambda p
+            d = t1
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
-        t = self._buf(p)
-        np.multiply(d, d, out=t)
-        s += t
-        np.sqrt(s, out=t)
-        t += group["eps"]
-        np.divide(d, t, out=t)
-        t *= -clr
-        p += t
+        if d is None:
+            for g, tj in zip(gs, tv[0]):
+                np.multiply(g, g, out=tj)
+        else:
+            np.multiply(d, d, out=t0)
+        s += t0
+        np.sqrt(s, out=t0)
+        t0 += group["eps"]
+        if d is None:
+            for g, tj in zip(gs, tv[0]):
+                np.divide(g, tj, out=tj)
+        else:
+            np.divide(d, t0, out=t0)
+        t0 *= -clr
+        for p, tj in zip(ps, tv[0]):
+            p += tj

@@ -79,15 +79,11 @@ class Adam(Optimizer):
 
     def _update_group(self, group: dict[str, Any], items: list[tuple]) -> None:
         # Every parameter of the group at once, on the flat buffers (see Optimizer._flat)
-        flat = self._flat(group, items)
-        states = None if flat is None else [self.state[p] for p, _, _ in items]
-        step = None if states is None else states[0]["step"]
-        if states is None or any(s["step"] != step for s in states):
+        fs = self._flat_step(group, items)
+        if fs is None:
             super()._update_group(group, items)
             return
-        step += 1
-        for s in states:
-            s["step"] = step
+        flat, step = fs
         a = flat.arrays
         t0, v0 = flat.scratch(0)
         t1, v1 = flat.scratch(1) if self._needs_second(group) else (None, None)

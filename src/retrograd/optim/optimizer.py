@@ -30,14 +30,14 @@ class FlatState:
 
     ``state[p][name]`` is a view of ``arrays[name]`` shaped like ``p``, so that an algorithm
     can update every parameter's buffer with one NumPy call. Building it copies the values
-    each state already holds and starts a missing ``step`` counter at 0. :meth:`scratch`
-    gives temporaries of the same layout.
+    each state already holds and, for an algorithm that counts its steps, starts a missing
+    ``step`` counter at 0. :meth:`scratch` gives temporaries of the same layout.
     """
 
     __slots__ = ("params", "keys", "arrays", "views", "_views", "_scratch")
 
     def __init__(self, items: list[tuple], states: list[dict[str, Any]],
-                 keys: tuple[str, ...]) -> None:
+                 keys: tuple[str, ...], count_steps: bool = True) -> None:
         self.params = [p for p, _, _ in items]
         self.keys = keys
         datas = [d for _, d, _ in items]
@@ -56,8 +56,9 @@ class FlatState:
                 if k in s:
                     v[...] = s[k]  # the values so far (a loaded or per-parameter buffer)
                 s[k] = v
-        for s in states:
-            s.setdefault("step", 0)
+        if count_steps:
+            for s in states:
+                s.setdefault("step", 0)
         self._views = views
         self._scratch: list[tuple[np.ndarray, list[np.ndarray]]] = []
 
@@ -223,6 +224,7 @@ class Optimizer:
     # parameter. Each NumPy call costs ~1 us whatever its size, and an algorithm like Adam
     # makes a dozen per parameter: for small and medium models that is most of the step.
     _flat_keys: Any = None
+    _flat_steps = True  # whether the state counts steps (``step``; SGD's does not)
 
     def _update_group(self, group: dict[str, Any], items: list[tuple]) -> None:
         """Update the ``(tensor, array, grad)`` items of one group (the parameters that have
@@ -249,8 +251,27 @@ class Optimizer:
             return None
         if not all(all(k in s for k in keys) if s else True for s in states):
             return None
-        flat = self._flats[id(group)] = FlatState(items, states, keys)
+        flat = self._flats[id(group)] = FlatState(items, states, keys, self._flat_steps)
         return flat
+
+    def _flat_step(self, group: dict[str, Any], items: list[tuple]) -> tuple | None:
+        """For a group update on the flat buffers: ``(flat, step)``, the buffers (see
+        :meth:`_flat`) and the new step count, already stored in every state (0 for an
+        algorithm that counts no steps). None to update the parameters one by one, also
+        when their step counts differ (a user may have set one)."""
+        flat = self._flat(group, items)
+        if flat is None:
+            return None
+        if not self._flat_steps:
+            return flat, 0
+        states = [self.state[p] for p, _, _ in items]
+        step = states[0]["step"]
+        if any(s["step"] != step for s in states):
+            return None
+        step += 1
+        for s in states:
+            s["step"] = step
+        return flat, step
 
     def _not_writeable(self, p: Tensor) -> None:
         try:

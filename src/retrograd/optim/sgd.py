@@ -34,7 +34,10 @@ class SGD(Optimizer):
     nesterov : bool
         Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
 
-    State per parameter: ``momentum_buffer`` (when ``momentum > 0``).
+    State per parameter: ``momentum_buffer`` (when ``momentum > 0``). As in :class:`Adam`,
+    the buffers of a group live in one flat array (``state[p]["momentum_buffer"]`` are views
+    of it) when every parameter has a gradient, so the update makes one NumPy call per
+    operation for the whole group.
 
     Examples
     --------
@@ -55,9 +58,30 @@ class SGD(Optimizer):
                              f"dampening (got momentum={group['momentum']}, "
                              f"dampening={group['dampening']})")
 
+    _flat_steps = False  # PyTorch's SGD state holds only ``momentum_buffer``
+
+    def _flat_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("momentum_buffer",)
+
     def _update_group(self, group: dict[str, Any], items: list[tuple]) -> None:
         lr = group["lr"]
-        if group["momentum"] != 0 or group["weight_decay"] != 0 or type(lr) is not float:
+        if group["momentum"] != 0:
+            # With momentum, on the flat buffers (see Optimizer._flat) when every parameter
+            # is at its first step or none is; else one by one
+            state = self.state
+            has = ["momentum_buffer" in state[t] for t, _, _ in items]
+            fs = self._flat_step(group, items) if all(has) or not any(has) else None
+            if fs is None:
+                super()._update_group(group, items)
+                return
+            flat = fs[0]
+            t0, v0 = flat.scratch(0)
+            t1, v1 = flat.scratch(1) if self._needs_second(group) else (None, None)
+            self._math([p for _, p, _ in items], [g for _, _, g in items],
+                       flat.arrays["momentum_buffer"], flat.views["momentum_buffer"],
+                       (t0, t1), (v0, v1), group, first=not has[0])
+            return
+        if group["weight_decay"] != 0 or type(lr) is not float:
             super()._update_group(group, items)
             return
         c = None  # lr as a 0-d array of the parameters' dtype
@@ -72,30 +96,76 @@ class SGD(Optimizer):
             else:
                 self._update(p, g, self.state[t], group)
 
+    @staticmethod
+    def _needs_second(group: dict[str, Any]) -> bool:
+        """Whether :meth:`_math` needs its second scratch array."""
+        return group["dampening"] != 0 or bool(group["nesterov"])
+
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
-        lr, wd, mu = group["lr"], group["weight_decay"], group["momentum"]
-        d = self._decayed(p, g, wd, 0)
-        if mu != 0:
-            b = state.get("momentum_buffer")
-            if b is None:
-                b = state["momentum_buffer"] = np.array(d, copy=True)
+        # One parameter (plain SGD with weight decay, or a step where some of the group has
+        # no gradient or a momentum buffer and some not)
+        t0 = self._buf(p)
+        if group["momentum"] == 0:
+            d = self._decayed(p, g, group["weight_decay"], 0)
+            np.multiply(d, -group["lr"], out=t0)
+            p += t0
+            return
+        b = state.get("momentum_buffer")
+        first = b is None
+        if first:
+            b = state["momentum_buffer"] = np.empty_like(p)
+        t1 = self._buf(p, 1) if self._needs_second(group) else None
+        self._math([p], [g], b, [b], (t0, t1), ([t0], [t1]), group, first)
+
+    def _math(self, ps: list[np.ndarray], gs: list[np.ndarray], b: np.ndarray,
+              bs: list[np.ndarray], t: tuple, tv: tuple, group: dict[str, Any],
+              first: bool) -> None:
+        """A momentum step, in place: parameters ``ps`` with gradients ``gs``; ``b`` their
+        momentum buffer, one parameter's or the flat buffer of all of them, ``bs`` its views
+        per parameter (at the ``first`` step, set here to the gradient); ``tv[i][j]`` views
+        of the scratch arrays ``t[i]`` matching ``ps[j]`` (``t[1]`` only for dampening or
+        Nesterov, else None). The same NumPy calls on every element either way, so both
+        give the same bits."""
+        lr, wd, mu, tau = group["lr"], group["weight_decay"], group["momentum"], \
+            group["dampening"]
+        t0, t1 = t
+        d = None  # the gradient as one array, when weight decay forms one anyway
+        if wd != 0:
+            for p, g, dj in zip(ps, gs, tv[0]):
+                np.multiply(p, wd, out=dj)
+                dj += g  # L2: g + lambda p
+            d = t0
+        if first:
+            if d is None:
+                for bj, g in zip(bs, gs):
+                    np.copyto(bj, g)
             else:
-                b *= mu
-                tau = group["dampening"]
-                if tau == 0:
-                    b += d
-                else:
-                    t = self._buf(p, 1)
-                    np.multiply(d, 1 - tau, out=t)
-                    b += t  # mu b + (1 - tau) g
-            if group["nesterov"]:
-                t = self._buf(p, 1)
-                np.multiply(b, mu, out=t)
-                t += d  # g + mu b
-                d = t
+                np.copyto(b, d)
+        elif tau == 0:
+            b *= mu
+            if d is None:
+                for bj, g in zip(bs, gs):
+                    bj += g
             else:
-                d = b
-        t = self._buf(p)
-        np.multiply(d, -lr, out=t)
-        p += t
+                b += d
+        else:
+            b *= mu
+            if d is None:
+                for g, tj in zip(gs, tv[1]):
+                    np.multiply(g, 1 - tau, out=tj)
+            else:
+                np.multiply(d, 1 - tau, out=t1)
+            b += t1  # mu b + (1 - tau) g
+        u = b
+        if group["nesterov"]:
+            np.multiply(b, mu, out=t1)
+            if d is None:
+                for tj, g in zip(tv[1], gs):
+                    tj += g
+            else:
+                t1 += d  # g + mu b
+            u = t1
+        np.multiply(u, -lr, out=t0)
+        for p, tj in zip(ps, tv[0]):
+            p += tj
