@@ -128,11 +128,8 @@ class Adam(Optimizer):
             if wd != 0:
                 for p in ps:
                     p *= 1 - lr * wd  # AdamW: p <- p - lr lambda p, outside the moments
-        elif wd != 0:
-            d = t1
-            for p, g, dj in zip(ps, gs, tv[1]):
-                np.multiply(p, wd, out=dj)
-                dj += g  # L2: g + lambda p
+        else:
+            d = self._decay_into(ps, gs, wd, t1, tv[1])
         c1, c2 = 1 - beta1, 1 - beta2
         # The factors as 0-d arrays of the moments' dtype: the same bits as Python floats
         # (NumPy casts those to the array's dtype first), without converting them anew in

@@ -297,6 +297,20 @@ class Optimizer:
         d += g
         return d
 
+    @staticmethod
+    def _decay_into(ps: list[np.ndarray], gs: list[np.ndarray], wd: float, flat: np.ndarray,
+                    views: list[np.ndarray]) -> np.ndarray | None:
+        """L2 weight decay for the parameters ``ps`` of one update: ``views[j] = gs[j] + wd
+        ps[j]``, where ``views`` are views of the scratch array ``flat`` (or ``[flat]``
+        itself for one parameter). Returns ``flat``, or None when ``wd`` is 0. Never writes
+        to ``gs``: they are the users' ``.grad``."""
+        if wd == 0:
+            return None
+        for p, g, dj in zip(ps, gs, views):
+            np.multiply(p, wd, out=dj)
+            dj += g  # L2: g + lambda p
+        return flat
+
     def _buf(self, param: np.ndarray, i: int = 0) -> np.ndarray:
         """A scratch array shaped like ``param``, reused across steps (``i`` picks one of
         several). Saves an allocation (and its page faults) per temporary per step."""

@@ -94,12 +94,8 @@ class RMSprop(Optimizer):
         either way, so both give the same bits."""
         alpha, mu, wd = group["alpha"], group["momentum"], group["weight_decay"]
         t0, t1 = t
-        d = None  # the gradient as one array, when weight decay forms one anyway
-        if wd != 0:
-            for p, g, dj in zip(ps, gs, tv[1]):
-                np.multiply(p, wd, out=dj)
-                dj += g  # L2: g + lambda p
-            d = t1
+        # the gradient as one array when weight decay forms one anyway, else None
+        d = self._decay_into(ps, gs, wd, t1, tv[1])
         # v <- alpha v + (1 - alpha) g^2
         if d is None:
             for g, tj in zip(gs, tv[0]):

@@ -130,12 +130,8 @@ class SGD(Optimizer):
         lr, wd, mu, tau = group["lr"], group["weight_decay"], group["momentum"], \
             group["dampening"]
         t0, t1 = t
-        d = None  # the gradient as one array, when weight decay forms one anyway
-        if wd != 0:
-            for p, g, dj in zip(ps, gs, tv[0]):
-                np.multiply(p, wd, out=dj)
-                dj += g  # L2: g + lambda p
-            d = t0
+        # the gradient as one array when weight decay forms one anyway, else None
+        d = self._decay_into(ps, gs, wd, t0, tv[0])
         if first:
             if d is None:
                 for bj, g in zip(bs, gs):
