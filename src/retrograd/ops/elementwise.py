@@ -14,6 +14,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..autograd.numerics import safe_div
+from ._select import keep, select
 from ._shapes import broadcast_error, sum_to
 
 
@@ -254,15 +255,17 @@ class Where(Function):
     def forward(self, cond, a, b):
         self.cond = cond
         try:
-            return np.where(cond, a, b)
+            return select(cond, a, b)  # np.where's result, faster on large arrays
         except ValueError:
             raise broadcast_error("where", np.shape(cond), np.shape(a), np.shape(b)) from None
 
     def backward(self, grad):
+        # The gradient goes to the side that was chosen, 0 to the other (also where the
+        # incoming gradient is inf or NaN, as PyTorch)
         n = self.needs
-        zero = np.zeros((), dtype=grad.dtype)
-        ga = sum_to(np.where(self.cond, grad, zero), self.inputs[1].data.shape) if n[1] else None
-        gb = sum_to(np.where(self.cond, zero, grad), self.inputs[2].data.shape) if n[2] else None
+        c = self.cond
+        ga = sum_to(keep(grad, c), self.inputs[1].data.shape) if n[1] else None
+        gb = sum_to(keep(grad, c, False), self.inputs[2].data.shape) if n[2] else None
         return None, ga, gb
 
 
