@@ -120,6 +120,34 @@ def test_max_pool_ties_go_to_the_first(torch):
     np.testing.assert_array_equal(xt.grad.numpy(), tx.grad.numpy())
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("shape,k,s,p,d", MAX_CASES)
+def test_max_pool_propagates_nan_and_routes_its_gradient_as_torch(torch, shape, k, s, p, d,
+                                                                  channels_last):
+    # PyTorch: a NaN in a window is its maximum (the last NaN in scan order takes the
+    # gradient); windows without NaN keep the first maximum. NaNs at about a tenth of the
+    # positions put 0, 1 or several in the windows, at every offset.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape)
+    x[rng.random(shape) < 0.1] = np.nan
+    x[..., 0, 1] = np.nan  # the second element of the first window (and the first's row)
+    xa = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) \
+        if channels_last else x
+    xt = rg.tensor(x, dtype=rg.float64, requires_grad=True)
+    xt.data = xa
+    out = F.max_pool2d(xt, k, s, p, d)
+    up = rng.standard_normal(out.shape)
+    out.backward(rg.tensor(up))
+    tx = torch.tensor(x, requires_grad=True)
+    tout = torch.nn.functional.max_pool2d(tx, k, s, p, d)
+    tout.backward(torch.tensor(up))
+    assert np.isnan(tout.detach().numpy()).any()
+    np.testing.assert_array_equal(out.numpy(), tout.detach().numpy())  # NaN where NaN
+    # the same inputs receive gradient (overlapping windows add theirs in another order)
+    np.testing.assert_array_equal(xt.grad.numpy() != 0, tx.grad.numpy() != 0)
+    np.testing.assert_allclose(xt.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_overlapping_windows_accumulate():
     x = rg.tensor(np.arange(9.0).reshape(1, 1, 3, 3), requires_grad=True)
     F.max_pool2d(x, 2, stride=1).sum().backward()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.function import Function
+from ._select import keep
 from .conv import out_size
 
 
@@ -100,11 +101,21 @@ class MaxPool2d(Function):
         out = xp[_slices(0, 0, sh, sw, dh, dw, ho, wo)].copy(order="K")
         # index of the winning offset per output; strict > keeps the first maximum on ties
         arg = np.zeros_like(out, dtype=np.uint8 if kh * kw < 256 else np.int32, order="K")
+        # As PyTorch, a NaN is a window's maximum, and a later NaN takes over from an
+        # earlier one; looked for only when the input has one (a sum is NaN then)
+        nan = np.isnan(x.sum())
+        mk = np.empty_like(arg)
         for k in range(1, kh * kw):
             v = xp[_slices(k // kw, k % kw, sh, sw, dh, dw, ho, wo)]
             m = v > out
-            np.copyto(out, v, where=m)
-            np.copyto(arg, k, where=m)
+            if nan:
+                m |= np.isnan(v)
+            # Branch-free (np.copyto(where=) branches per element, ~10x slower on random
+            # data): offsets come in increasing order, so the winner's is the largest k
+            # marked, and np.maximum keeps out on ties and takes a NaN, as m says
+            np.multiply(m, arg.dtype.type(k), out=mk)
+            np.maximum(arg, mk, out=arg)
+            np.maximum(out, v, out=out)
         self.save(arg)  # freed by the engine after backward
         self.geom = (x.shape, xp.shape, xp.strides, padding, kernel, stride, dilation, ho, wo)
         return out
@@ -122,6 +133,12 @@ class MaxPool2d(Function):
         m1 = np.maximum(c, d)
         r = m1 > m0         # row 1 beats row 0
         np.maximum(m0, m1, out=m0)
+        if np.isnan(m0.sum()):  # (np.maximum propagates NaN: some window holds one)
+            # As PyTorch, a NaN is the maximum, the last in scan order if several:
+            # (0,1) wins row 0 if NaN, (1,1) row 1, and row 1 wins if it holds a NaN
+            s0 |= np.isnan(b)
+            s1 |= np.isnan(d)
+            r |= np.isnan(m1)
         self.pair = True
         self.save(s0, s1, r)
         self.geom = (x.shape, x.strides, ho, wo)
@@ -149,11 +166,13 @@ class MaxPool2d(Function):
         disjoint = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
         for k in range(kh * kw):
             dst = gxp[_slices(k // kw, k % kw, sh, sw, dh, dw, ho, wo)]
-            # all of a window's gradient goes to its maximum (seed 004: the sum is kept)
+            # all of a window's gradient goes to its maximum (seed 004: the sum is kept),
+            # exactly 0 to the rest (by a bit mask: a 0/1 multiply would make inf * 0 NaN)
+            g = keep(grad, arg == k)
             if disjoint:  # each input is in one window at most: write, don't accumulate
-                np.multiply(grad, arg == k, out=dst)
+                np.copyto(dst, g)
             else:
-                np.add(dst, grad, out=dst, where=arg == k)
+                dst += g
         return gxp[:, :, ph:ph + shape[2], pw:pw + shape[3]]
 
 
