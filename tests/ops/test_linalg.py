@@ -130,3 +130,19 @@ def test_leaf_gradients_never_share_memory():
     y.backward(np.ones((4, 3)))
     w.grad.numpy()[...] = 0  # writeable, and changing it changes nothing else
     assert y.numpy().sum() == 0 and x.numpy().sum() == 8
+
+
+@pytest.mark.parametrize("x,y", [([[np.inf], [2.0], [3.0]], [[0.0]]),
+                                 ([[0.0]], [[np.inf, 1.0, 2.0]]),
+                                 ([[np.inf], [1.0]], [[0.0, 1.0, 2.0]])])
+def test_inner_dimension_one_keeps_inf_times_zero_nan(x, y):
+    # NumPy's ndarray.dot takes a 1 x 1 operand for a scalar and scales by BLAS, which
+    # writes inf * 0 = 0; the product (and linear) must say NaN there, as np.matmul does
+    x, y = np.array(x), np.array(y)
+    with np.errstate(invalid="ignore"):
+        want = np.matmul(x, y)
+    assert np.isnan(want).any()
+    out = rg.tensor(x) @ rg.tensor(y)
+    np.testing.assert_array_equal(np.isnan(out.numpy()), np.isnan(want))
+    lin = rg.nn.functional.linear(rg.tensor(x), rg.tensor(y.T))
+    np.testing.assert_array_equal(np.isnan(lin.numpy()), np.isnan(want))

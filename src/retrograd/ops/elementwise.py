@@ -104,7 +104,9 @@ class Div(Function):
         if n[1]:
             gy = np.asarray(np.negative(g_over_y * out))  # 0-d: a scalar otherwise
             if not np.isfinite(gy).all():
-                np.copyto(gy, 0, where=(g_over_y == 0))
+                # 0 where the incoming gradient is 0 (not where grad / y underflowed to 0,
+                # e.g. y = inf: a NaN x must still give NaN there, as in PyTorch)
+                np.copyto(gy, 0, where=(grad == 0))
             gy = sum_to(gy, np.shape(y))
         return gx, gy
 
@@ -151,11 +153,17 @@ class Pow(Function):
                 local = y * np.power(x, y - 1)
             gx = np.asarray(grad * local)  # 0-d: a scalar otherwise
             if not np.isfinite(gx).all():
-                np.copyto(gx, 0, where=(grad == 0))
+                # 0 where the incoming gradient is 0, and where y = 0 (x^0 is constant in
+                # x, even at x = 0, inf or NaN: PyTorch's rule)
+                np.copyto(gx, 0, where=(grad == 0) | (np.asarray(y) == 0))
             gx = sum_to(gx, x.shape)
         if n[1]:
-            # d(x^y)/dy = x^y log x, taken as 0 where x^y is 0 (x = 0, y > 0)
-            local = self.out * np.log(np.where(self.out == 0, 1, x))
+            # d(x^y)/dy = x^y log x, taken as 0 where x = 0 and y >= 0 (0 * -inf there;
+            # PyTorch's rule), NaN as the formula says elsewhere (x = inf, y < 0: 0 * inf)
+            local = self.out * np.log(x)
+            at0 = (np.asarray(x) == 0) & (np.asarray(y) >= 0)
+            if at0.any():
+                local = np.where(at0, 0, local)
             gy = np.asarray(grad * local)
             if not np.isfinite(gy).all():
                 np.copyto(gy, 0, where=(grad == 0))
@@ -173,7 +181,11 @@ class Abs(Function):
         return np.abs(x)
 
     def backward(self, grad):
-        return grad * np.sign(self.saved[0])
+        x = self.saved[0]
+        sign = np.sign(x)
+        if sign.dtype.kind == "f" and not np.isfinite(sign).all():
+            sign = np.where(np.isnan(sign), 0, sign)  # sign(NaN) = 0, as PyTorch's abs'
+        return grad * sign
 
 
 class Exp(Function):
@@ -242,10 +254,11 @@ class Minimum(Function):
 
 
 def _route(grad: np.ndarray, x: Any, y: Any, wins: Any, needs: list) -> tuple:
-    # max/min routes the gradient to the winning input; a tie splits it evenly
-    share = wins(x, y) + 0.5 * np.equal(x, y)
-    gx = sum_to(grad * share, np.shape(x)) if needs[0] else None
-    gy = sum_to(grad * (1.0 - share), np.shape(y)) if needs[1] else None
+    # max/min routes the gradient to the winning input; a tie splits it evenly. Each side
+    # gets all of it unless the other wins or ties (PyTorch's rule: with a NaN both do)
+    tie = 0.5 * np.equal(x, y)
+    gx = sum_to(grad * (1.0 - wins(y, x) - tie), np.shape(x)) if needs[0] else None
+    gy = sum_to(grad * (1.0 - wins(x, y) - tie), np.shape(y)) if needs[1] else None
     return gx, gy
 
 

@@ -35,8 +35,11 @@ _matmul = np.matmul
 
 
 def mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for 2-D ``a`` and ``b`` (a new array), by the cheaper NumPy call."""
-    if a.shape[0] * b.shape[1] < _MATMUL_MIN:
+    """``a @ b`` for 2-D ``a`` and ``b`` (a new array), by the cheaper NumPy call.
+
+    Not ``dot`` for an inner dimension of 1: it then takes a 1 x 1 operand for a scalar
+    and scales by BLAS, which writes 0 for inf * 0 instead of NaN."""
+    if a.shape[0] * b.shape[1] < _MATMUL_MIN and a.shape[1] != 1:
         return a.dot(b)
     return _matmul(a, b)
 

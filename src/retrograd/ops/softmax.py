@@ -13,15 +13,20 @@ from ._shapes import norm_axis
 _max, _sum = np.maximum.reduce, np.add.reduce  # the ndarray methods, minus a Python frame
 
 
-def _shifted(x: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
+def _shifted(x: np.ndarray, axis, finite_shift: bool = False) -> tuple[np.ndarray,
+                                                                         np.ndarray]:
+    """``x - m`` and ``m``, the maximum along ``axis`` (kept). With ``finite_shift``, an
+    infinite maximum is replaced by 0, so that a slice of -inf (or one holding +inf) does
+    not give inf - inf: PyTorch's ``logsumexp`` does so (-inf and inf), its ``softmax`` and
+    ``log_softmax`` do not (NaN), and each op here follows its PyTorch twin."""
     if axis == 1 and x.ndim == 2:  # (N, C) scores: the fast forms of ops/_reduce.py
         m = max_rows(x)
-        total = sum_vector(m.reshape(-1))  # (only tested for being finite)
+        total = sum_vector(m.reshape(-1)) if finite_shift else 0.0  # (tested for finite)
     else:
         m = _max(x, axis=axis, keepdims=True)  # x.max(...) without its Python wrapper
-        total = _sum(m, axis=None)
+        total = _sum(m, axis=None) if finite_shift else 0.0
     if not isfinite(total):  # one cheap test for the rare case (a NaN sum says it too)
-        m = np.where(np.isfinite(m), m, 0)  # a row of -inf (or inf) must not give inf - inf
+        m = np.where(np.isfinite(m), m, 0)
     return x - m, m
 
 
@@ -79,7 +84,7 @@ class LogSumExp(Function):
     def forward(self, x, axis=None, keepdims=False):
         axes = norm_axis(axis, x.ndim, "logsumexp")
         self.axes, self.keepdims = axes, keepdims
-        z, m = _shifted(x, axes)
+        z, m = _shifted(x, axes, finite_shift=True)
         e = np.exp(z)
         s = _sum(e, axis=axes, keepdims=True)
         out = np.log(s) + m
