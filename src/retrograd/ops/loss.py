@@ -343,7 +343,10 @@ class NLLLoss(Function):
 
 # ------------------------------------------------------------------------------ binary
 _LOG_FLOOR = -100.0  # PyTorch clamps log at -100 so that a 0 or 1 gives a finite loss
-_BCE_EPS = 1e-12     # and floors x (1 - x) at 1e-12 in the gradient
+# and floors x (1 - x) at 1e-12 in the gradient: a C float constant there, also in float64
+# (9.99999996e-13), so the floor is that value here too (the gradient at x = 0 or 1 then
+# equals PyTorch's, not just within 4e-9)
+_BCE_EPS = float(np.float32(1e-12))
 
 
 class _BinaryLoss(Function):
@@ -375,8 +378,9 @@ class BCELoss(_BinaryLoss):
         _check_float(x, "binary_cross_entropy")
         y = np.asarray(y)
         _same_shape(x, y, "binary_cross_entropy")
-        if x.size and (x.min() < 0 or x.max() > 1):
-            bad = x[(x < 0) | (x > 1)].flat[0]
+        # (not min >= 0 and max <= 1: a NaN fails both, as in PyTorch's check)
+        if x.size and not (x.min() >= 0 and x.max() <= 1):
+            bad = x[~((x >= 0) & (x <= 1))].flat[0]
             raise ValueError(f"binary_cross_entropy: every input must be a probability in "
                              f"[0, 1], got {bad} (use binary_cross_entropy_with_logits for "
                              "raw scores)")
