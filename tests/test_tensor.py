@@ -118,6 +118,27 @@ def test_creation_accepts_varargs_and_tuple_shapes(fn):
     assert c.shape == (4,) and c.dtype == rg.float64 and c.requires_grad and c.is_leaf
 
 
+@pytest.mark.parametrize("fn", [rg.zeros, rg.ones, rg.randn, rg.rand, rg.empty])
+def test_creation_refuses_float_bool_and_negative_sizes(fn):
+    name = fn.__name__
+    for bad in ((2.5,), ((2, 3.0),), (2, True)):  # never truncated to a shape
+        with pytest.raises(TypeError, match=rf"{name}: a shape must be integers"):
+            fn(*bad)
+    with pytest.raises(ValueError, match=rf"{name}: a shape must not be negative"):
+        fn(2, -1)
+    assert fn(np.int64(2), 0).shape == (2, 0)  # NumPy integers and empty axes are fine
+
+
+def test_full_refuses_a_value_that_is_not_a_number():
+    for fn, args in ((rg.full, ((2, 2),)), (rg.full_like, (rg.zeros(2),))):
+        with pytest.raises(TypeError, match=f"{fn.__name__}: the fill value must be a number"):
+            fn(*args, "x")
+    assert rg.full((2,), rg.tensor(3.0, dtype=rg.float64)).tolist() == [3.0, 3.0]
+    assert rg.full(3, True).dtype == np.bool_
+    with pytest.raises(ValueError, match="full: a shape must not be negative"):
+        rg.full((-2,), 1.0)
+
+
 def test_other_creation_functions():
     np.testing.assert_array_equal(rg.full((2, 2), 7.0).numpy(), 7.0)
     assert rg.full((2,), 7.0).dtype == rg.float32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -51,28 +52,42 @@ def as_tensor(data: Any, dtype: Any = None) -> Tensor:
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros; ``zeros(2, 3)`` and ``zeros((2, 3))`` are the same."""
-    return _finish(np.zeros(shape_arg(shape, "zeros"), _float_dtype(dtype)), requires_grad,
-                   "zeros")
+    arr = np.zeros(shape_arg(shape, "zeros", sizes=True), _float_dtype(dtype))
+    return _finish(arr, requires_grad, "zeros")
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
-    return _finish(np.ones(shape_arg(shape, "ones"), _float_dtype(dtype)), requires_grad, "ones")
+    arr = np.ones(shape_arg(shape, "ones", sizes=True), _float_dtype(dtype))
+    return _finish(arr, requires_grad, "ones")
 
 
 def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor (values are whatever the memory held)."""
-    return _finish(np.empty(shape_arg(shape, "empty"), _float_dtype(dtype)), requires_grad,
-                   "empty")
+    arr = np.empty(shape_arg(shape, "empty", sizes=True), _float_dtype(dtype))
+    return _finish(arr, requires_grad, "empty")
+
+
+def _fill_value(value: Any, op: str) -> Any:
+    """``value`` if it is a number (a 0-d array or tensor counts: its array), else a
+    TypeError naming ``op`` (NumPy would fill an array of strings or objects)."""
+    if isinstance(value, (numbers.Number, np.number, np.bool_)):
+        return value
+    arr = value.data if isinstance(value, Tensor) else value
+    if isinstance(arr, np.ndarray) and arr.ndim == 0 and arr.dtype.kind in "biuf":
+        return arr
+    raise TypeError(f"{op}: the fill value must be a number, got {type(value).__name__} "
+                    f"{value!r}")
 
 
 def full(shape: Any, value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``value`` (its dtype follows ``value`` unless given)."""
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
+    value = _fill_value(value, "full")
     if dtype is None:
         dtype = _dt.get_default_dtype() if isinstance(value, float) else np.asarray(value).dtype
-    return _finish(np.full(shape_arg((shape,), "full"), value, _dt.as_dtype(dtype)),
+    return _finish(np.full(shape_arg((shape,), "full", sizes=True), value, _dt.as_dtype(dtype)),
                    requires_grad, "full")
 
 
@@ -90,6 +105,7 @@ def ones_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 def full_like(t: Any, value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     a = t.data if isinstance(t, Tensor) else np.asarray(t)
+    value = _fill_value(value, "full_like")
     return _finish(np.full(a.shape, value, a.dtype if dtype is None else _dt.as_dtype(dtype)),
                    requires_grad, "full_like")
 
@@ -121,13 +137,13 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the library's seeded generator."""
-    arr = _random.generator().standard_normal(shape_arg(shape, "randn"))
+    arr = _random.generator().standard_normal(shape_arg(shape, "randn", sizes=True))
     return _finish(arr.astype(_float_dtype(dtype), copy=False), requires_grad, "randn")
 
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from the library's seeded generator."""
-    arr = _random.generator().random(shape_arg(shape, "rand"))
+    arr = _random.generator().random(shape_arg(shape, "rand", sizes=True))
     return _finish(arr.astype(_float_dtype(dtype), copy=False), requires_grad, "rand")
 
 

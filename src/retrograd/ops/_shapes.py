@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from math import prod
 from typing import Any, Sequence
 
@@ -61,11 +62,18 @@ def norm_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
     return tuple(out)
 
 
-def shape_arg(shape: Sequence[Any], op: str) -> tuple[int, ...]:
-    """Accept ``f(2, 3)`` and ``f((2, 3))`` / ``f([2, 3])``."""
+def shape_arg(shape: Sequence[Any], op: str, sizes: bool = False) -> tuple[int, ...]:
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` / ``f([2, 3])``: integers only (a float such as
+    2.5 is refused, not truncated; bools too). With ``sizes``, every entry must be >= 0
+    (a new array's shape; ``reshape`` and ``permute`` take -1 and negative axes)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
     try:
-        return tuple(int(s) for s in shape)
-    except (TypeError, ValueError):
-        raise TypeError(f"{op}: a shape must be integers, got {tuple(shape)!r}") from None
+        out = tuple(operator.index(s) for s in shape)
+    except TypeError:
+        out = None
+    if out is None or any(isinstance(s, (bool, np.bool_)) for s in shape):
+        raise TypeError(f"{op}: a shape must be integers, got {tuple(shape)!r}")
+    if sizes and any(s < 0 for s in out):
+        raise ValueError(f"{op}: a shape must not be negative, got {out}")
+    return out
