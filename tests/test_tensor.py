@@ -139,6 +139,23 @@ def test_full_refuses_a_value_that_is_not_a_number():
         rg.full((-2,), 1.0)
 
 
+def test_counts_and_bounds_are_checked_with_the_function_named():
+    for call, err, msg in (
+            (lambda: rg.linspace(0, 1, -2), ValueError, "linspace: steps must be >= 0"),
+            (lambda: rg.linspace(0, 1, 2.5), TypeError, "linspace: steps must be an integer"),
+            (lambda: rg.eye(-1), ValueError, "eye: n must be >= 0"),
+            (lambda: rg.eye(2, -3), ValueError, "eye: m must be >= 0"),
+            (lambda: rg.randperm(-1), ValueError, "randperm: n must be >= 0"),
+            (lambda: rg.randint(5, 2, (3,)), ValueError, "randint: low must be less than high"),
+            (lambda: rg.randint(0, 2, (3, -1)), ValueError, "randint: a shape must not be"),
+            (lambda: rg.randn(3, 4).sum(axis=1.5), TypeError, "sum: axis must be an int"),
+            (lambda: rg.nn.Linear(2.5, 3), TypeError, "Linear: in_features must be an int")):
+        with pytest.raises(err, match=msg):
+            call()
+    assert rg.eye(2, 3).shape == (2, 3) and rg.linspace(0, 1, 0).shape == (0,)
+    assert sorted(rg.randperm(5).tolist()) == [0, 1, 2, 3, 4]
+
+
 def test_other_creation_functions():
     np.testing.assert_array_equal(rg.full((2, 2), 7.0).numpy(), 7.0)
     assert rg.full((2,), 7.0).dtype == rg.float32

@@ -68,6 +68,14 @@ def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor
     return _finish(arr, requires_grad, "empty")
 
 
+def _count(n: Any, op: str, name: str) -> None:
+    """Raise unless ``n`` is an integer >= 0 (a number of values or rows)."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{op}: {name} must be an integer, got {type(n).__name__} {n!r}")
+    if n < 0:
+        raise ValueError(f"{op}: {name} must be >= 0, got {n}")
+
+
 def _fill_value(value: Any, op: str) -> Any:
     """``value`` if it is a number (a 0-d array or tensor counts: its array), else a
     TypeError naming ``op`` (NumPy would fill an array of strings or objects)."""
@@ -127,11 +135,16 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
 def linspace(start: float, end: float, steps: int, dtype: Any = None,
              requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    _count(steps, "linspace", "steps")
     return _finish(np.linspace(start, end, steps, dtype=_float_dtype(dtype)), requires_grad,
                    "linspace")
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """The ``n`` x ``m`` identity (``m = n`` by default)."""
+    _count(n, "eye", "n")
+    if m is not None:
+        _count(m, "eye", "m")
     return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad, "eye")
 
 
@@ -149,10 +162,15 @@ def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 def randint(low: int, high: int, size: Any, dtype: Any = None) -> Tensor:
     """Integers in [low, high) from the library's seeded generator."""
-    size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+    size = shape_arg((size,) if isinstance(size, (int, np.integer)) else tuple(size),
+                     "randint", sizes=True)
+    if not low < high:
+        raise ValueError(f"randint: low must be less than high, got low={low}, high={high}")
     arr = _random.generator().integers(low, high, size=size)
     return Tensor._wrap(arr.astype(_dt.int64 if dtype is None else _dt.as_dtype(dtype)))
 
 
 def randperm(n: int) -> Tensor:
+    """A random permutation of ``0 .. n - 1`` (int64) from the library's seeded generator."""
+    _count(n, "randperm", "n")
     return Tensor._wrap(_random.generator().permutation(n).astype(np.int64))

@@ -49,7 +49,12 @@ def norm_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
     """Validate ``axis`` (None, int or tuple of ints) for an array of ``ndim`` dimensions."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
     out = []
     for a in axes:
         if not isinstance(a, (int, np.integer)):

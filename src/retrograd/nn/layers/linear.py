@@ -41,6 +41,10 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  dtype: Any = None) -> None:
         super().__init__()
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"Linear: {name} must be an integer, got "
+                                f"{type(v).__name__} {v!r}")
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear: features must be positive, got in_features="
                              f"{in_features}, out_features={out_features}")
