@@ -176,15 +176,15 @@ class ReLU(Function):
 
 
 def relu_mask_mul(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``grad * (out > 0)`` (a new array; at a NaN output the gradient passes, as PyTorch's
-    ``threshold_backward``): the mask as 0/1 floats first, since NumPy's float x bool
-    multiply runs a casting loop ~15 % slower than the conversion plus a float multiply."""
-    # (not out <= 0 rather than out > 0: at a NaN the gradient passes, as in PyTorch)
+    """``grad * (out > 0)`` for a ReLU output ``out`` (a new array; at a NaN output the
+    gradient passes, as PyTorch's ``threshold_backward``): the mask as 0/1 floats first,
+    since NumPy's float x bool multiply runs a casting loop ~15 % slower than the
+    conversion plus a float multiply."""
+    # out is a ReLU output, >= 0 or NaN: out != 0 is PyTorch's "not out <= 0" in one pass
+    # (at a NaN the gradient passes), where out > 0 would stop it
     if not out.ndim:
-        return grad * (not out <= 0)
-    keep = np.less_equal(out, 0)
-    np.logical_not(keep, out=keep)
-    mask = keep.astype(grad.dtype)
+        return grad * (out != 0)
+    mask = np.not_equal(out, 0).astype(grad.dtype)
     return np.multiply(grad, mask, out=mask)
 
 
