@@ -6,7 +6,8 @@ PyTorch's own rule says so (e.g. ``relu`` passes the gradient at a NaN, ``abs`` 
 there, a power with exponent 0 has derivative 0). Found this way: max pooling dropped
 NaN, ``maximum``/``minimum`` routed a NaN's gradient to one side, ``x / y`` zeroed the
 gradient of ``y`` at ``y = inf`` even for a NaN ``x``, and BLAS wrote ``inf * 0 = 0`` for a
-product with an inner dimension of 1.
+product with an inner dimension of 1; ``x ** 0.5``'s VJP took ``x ** -0.5`` as IEEE ``pow``
+(0 at -inf) where PyTorch's is ``rsqrt`` (NaN).
 """
 
 from __future__ import annotations
@@ -19,12 +20,6 @@ from op_cases import CASES
 from test_op_table import _draw, _run, _split
 
 SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0])
-
-# PyTorch computes some derivatives through a different function than its forward, which
-# disagrees with the forward's own IEEE rules at special points; retrograd follows the
-# formula. x ** 0.5: PyTorch's VJP takes x ** -0.5 as rsqrt(x), which is NaN at -inf and
-# -inf at -0.0, where pow (IEEE 754) gives +0 and +inf.
-DIFFERS = {"pow_half": "PyTorch's VJP uses rsqrt(x), not x ** -0.5, at x = -inf and -0.0"}
 
 
 def _with_specials(arrays: list, rng: np.random.Generator) -> list:
@@ -39,7 +34,7 @@ def _with_specials(arrays: list, rng: np.random.Generator) -> list:
     return out
 
 
-CHECKED = [c for c in CASES if c.torch is not None and c.name not in DIFFERS]
+CHECKED = [c for c in CASES if c.torch is not None]
 
 
 @pytest.mark.parametrize("case", CHECKED, ids=repr)
