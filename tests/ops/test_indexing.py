@@ -130,3 +130,26 @@ def test_changing_an_index_array_after_forward_leaves_the_gradient_alone():
     want = np.zeros((2, 3))
     want[0, 2], want[1, 0] = 1.0, 10.0
     np.testing.assert_array_equal(x.grad.numpy(), want)
+
+
+@pytest.mark.parametrize("index", [
+    np.array([3, 0, 5]),                # distinct rows: the VJP assigns
+    np.array([3, -3, 1]),               # -3 is row 3 again (6 rows): accumulate
+    np.array([[1, 2], [2, 4]]),         # a repeat inside a 2-D index array
+    (np.array([4, 1]), slice(1, 3)),    # rows, then a slice
+    (np.array([4, 4]), 2),              # the same element twice
+    (slice(None), np.array([0, 0])),    # an array on the second axis: accumulate
+    np.arange(6) % 2 == 0,              # a boolean mask picks each element once
+    (np.array([[True, False, True, False]] * 6)),
+])
+def test_vjp_of_advanced_indexing_adds_every_pick(index):
+    # whether the VJP assigns (no element picked twice) or accumulates, the gradient is
+    # the one np.add.at makes
+    rng = np.random.default_rng(0)
+    x = rg.tensor(rng.normal(size=(6, 4)), requires_grad=True)
+    out = x[index]
+    g = rng.normal(size=out.shape)
+    out.backward(rg.tensor(g))
+    want = np.zeros((6, 4))
+    np.add.at(want, index, g)
+    np.testing.assert_array_equal(x.grad.numpy(), want)

@@ -2,7 +2,8 @@
 
 Any NumPy index works: ints, slices, ``None``, ``...``, integer arrays or Tensors, boolean
 masks (``t[t > 0]``). The VJP scatters the gradient back; with integer arrays the same
-element may be picked several times, and then its gradients add up (``np.add.at``).
+element may be picked several times, and then its gradients add up (``np.add.at``, when an
+index may repeat an element).
 """
 
 from __future__ import annotations
@@ -41,6 +42,25 @@ def _convert_index(index: Any) -> tuple[Any, bool]:
     return (tuple(out) if isinstance(index, tuple) else out[0]), advanced
 
 
+def _selects_once(index: Any, shape: tuple) -> bool:
+    """Whether an advanced ``index`` (as made by :func:`_convert_index`, and valid for
+    ``shape``) picks no element twice, so that its VJP may assign the gradient rather than
+    accumulate it with ``np.add.at`` (~30x slower). Recognised: one boolean mask, or one
+    integer array on the first axis without repeats, next to ints and slices only."""
+    items = index if isinstance(index, tuple) else (index,)
+    arrays = [it for it in items if isinstance(it, np.ndarray)]
+    if len(arrays) != 1 or not all(isinstance(it, (np.ndarray, slice, int, np.integer))
+                                   for it in items):
+        return False
+    a = arrays[0]
+    if a.dtype == np.bool_:
+        return True
+    if a is not items[0] or a.size < 2:
+        return a.size < 2
+    rows = np.sort(a.reshape(-1) % shape[0])  # -1 and n - 1 are the same row
+    return bool((rows[1:] != rows[:-1]).all())
+
+
 def _index_error(x: np.ndarray, index: Any, exc: Exception) -> IndexError:
     return IndexError(f"getitem: index {index!r} is invalid for a tensor of shape {x.shape} "
                       f"({exc})")
@@ -60,7 +80,7 @@ class GetItem(Function):
     def backward(self, grad):
         x = self.inputs[0].data
         gx = np.zeros(x.shape, dtype=grad.dtype)
-        if self.advanced:
+        if self.advanced and not _selects_once(self.index, x.shape):
             np.add.at(gx, self.index, grad)  # repeated indices accumulate
         else:
             gx[self.index] = grad  # basic indexing never repeats an element
