@@ -13,6 +13,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..autograd.numerics import overflow_raises, quiet_off
 from ..dtypes import scalar_array
+from ._select import select
 
 
 class Tanh(Function):
@@ -45,8 +46,9 @@ def sigmoid_array(x: np.ndarray) -> np.ndarray:
     # run by Function.apply) has floating-point warnings off already.
     e = np.exp(-np.abs(x))
     out = np.asarray(1 / (1 + e))  # 0-d input: ufuncs return a scalar, not an array
-    np.multiply(out, e, out=out, where=x < 0)  # x < 0: e^x / (1 + e^x)
-    return out
+    # x < 0: e^x / (1 + e^x). Selected by bits, not np.multiply(where=), which branches
+    # per element (~10x slower on signs in random order)
+    return np.asarray(select(np.asarray(x < 0), out * e, out))
 
 
 def sigmoid_into(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray | None:
