@@ -560,7 +560,7 @@ class Tensor:
         return _ops.Var.apply(self, axis=axis, keepdims=keepdims, correction=correction)
 
     def std(self, axis: Any = None, keepdims: bool = False, correction: int = 1) -> "Tensor":
-        return self.var(axis, keepdims=keepdims, correction=correction).sqrt()
+        return _ops.Std.apply(self, axis=axis, keepdims=keepdims, correction=correction)
 
     def logsumexp(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
         return _ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)

@@ -22,7 +22,7 @@ from .elementwise import (
 )
 from .index import GetItem, SetItem, setitem
 from .linalg import Linear, LinearAct, LinearReLU, LinearSigmoid, LinearTanh, MatMul
-from .reduce import Max, Mean, Min, Sum, Var, argmax, argmin
+from .reduce import Max, Mean, Min, Std, Sum, Var, argmax, argmin
 from .shape import (
     BroadcastTo,
     Concatenate,

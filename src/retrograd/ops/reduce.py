@@ -127,15 +127,17 @@ class Min(_Extreme):
 class Var(Function):
     """out = sum (x - mean)^2 / (N - correction) over ``axis`` (unbiased by default)."""
 
+    _op = "var"
+
     def forward(self, x, axis=None, keepdims=False, correction=1):
-        self.axes = norm_axis(axis, x.ndim, "var")
+        self.axes = norm_axis(axis, x.ndim, self._op)
         self.keepdims = keepdims
         n = _count(x.shape, self.axes)
         self.denom = n - correction
         if self.denom <= 0:
             raise ValueError(
-                f"var: {n} element(s) over axis {axis} with correction={correction} leaves "
-                f"{self.denom} degrees of freedom"
+                f"{self._op}: {n} element(s) over axis {axis} with correction={correction} "
+                f"leaves {self.denom} degrees of freedom"
             )
         self.centered = x - np.mean(x, axis=self.axes, keepdims=True)
         out = np.sum(self.centered * self.centered, axis=self.axes, keepdims=keepdims)
@@ -146,6 +148,25 @@ class Var(Function):
         shape = self.inputs[0].data.shape
         g = _expand(grad, shape, self.axes, self.keepdims)
         return g * self.centered * (2.0 / self.denom)
+
+
+class Std(Var):
+    """out = sqrt(var(x)) over ``axis``. Where the standard deviation is 0 the gradient is 0,
+    as in PyTorch (the composition sqrt(var) would give inf * 0 = NaN there)."""
+
+    _op = "std"
+
+    def forward(self, x, axis=None, keepdims=False, correction=1):
+        self.out = np.sqrt(Var.forward(self, x, axis, keepdims, correction))
+        return self.out
+
+    def backward(self, grad):
+        # d std = d var / (2 std)
+        out = self.out
+        g = grad / (2 * out)
+        if not np.all(out):  # a zero standard deviation: 0, not inf
+            g = np.where(out == 0, 0, g)
+        return Var.backward(self, g)
 
 
 def _arg(fn: Any, name: str, t: Any, axis: Any, keepdims: bool) -> Any:
