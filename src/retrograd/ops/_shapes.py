@@ -73,12 +73,16 @@ def shape_arg(shape: Sequence[Any], op: str, sizes: bool = False) -> tuple[int, 
     (a new array's shape; ``reshape`` and ``permute`` take -1 and negative axes)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
-    try:
-        out = tuple(operator.index(s) for s in shape)
-    except TypeError:
-        out = None
-    if out is None or any(isinstance(s, (bool, np.bool_)) for s in shape):
-        raise TypeError(f"{op}: a shape must be integers, got {tuple(shape)!r}")
+    out = tuple(shape)
+    for s in out:
+        if type(s) is not int:  # (the common case, Python ints, costs one check each)
+            try:
+                out = tuple(operator.index(s) for s in shape)
+            except TypeError:
+                out = None
+            if out is None or any(isinstance(s, (bool, np.bool_)) for s in shape):
+                raise TypeError(f"{op}: a shape must be integers, got {tuple(shape)!r}")
+            break
     if sizes and any(s < 0 for s in out):
         raise ValueError(f"{op}: a shape must not be negative, got {out}")
     return out
