@@ -131,11 +131,11 @@ class Neg(Function):
 
 
 def _scalar_pow(x: Any, y: Any) -> Any:
-    """``x ** y``, by multiplications and square roots for the exponents PyTorch computes so
-    (2, 3, -1, -2, 0.5, -0.5, with the same bits as PyTorch's float kernels): NumPy's
-    ``power`` calls ``pow`` per element for most of them, ~15x slower for ``x ** 3``, and
-    its -0.5 follows IEEE ``pow`` (0 at -inf, inf at -0.0) where PyTorch's ``rsqrt`` gives
-    NaN and -inf."""
+    """``x ** y``, by products and square roots for the exponents PyTorch special-cases (2,
+    3, -1, -2, 0.5, -0.5; its bits for all but 0.5, where the correctly rounded ``sqrt`` is
+    within 1 ulp of its ``pow``): NumPy's ``power`` calls ``pow`` per element for most of
+    them, ~15x slower for ``x ** 3``, and its -0.5 follows IEEE ``pow`` (0 at -inf, inf at
+    -0.0) where PyTorch's ``rsqrt`` gives NaN and -inf."""
     if type(x) is np.ndarray and x.dtype.kind == "f" and isinstance(y, (int, float)) \
             and not isinstance(y, bool):
         if y == 2:
