@@ -255,7 +255,8 @@ class GELU(Function):
         if approximate == "none":
             self.cdf = 0.5 * (1 + erf(x / _SQRT_2))
             return x * self.cdf
-        self.t = np.tanh(_TANH_C * (x + 0.044715 * x**3))
+        # (x * x * x, as PyTorch's kernel: NumPy's x**3 calls pow per element, ~10x slower)
+        self.t = np.tanh(_TANH_C * (x + 0.044715 * (x * x * x)))
         return 0.5 * x * (1 + self.t)
 
     def backward(self, grad):
