@@ -7,27 +7,19 @@ from math import isfinite
 import numpy as np
 
 from ..autograd.function import Function
-from ._reduce import max_rows, sum_rows, sum_vector
+from ._reduce import max_rows, sum_rows
 from ._shapes import norm_axis
 
 _max, _sum = np.maximum.reduce, np.add.reduce  # the ndarray methods, minus a Python frame
 
 
-def _shifted(x: np.ndarray, axis, finite_shift: bool = False) -> tuple[np.ndarray,
-                                                                         np.ndarray]:
-    """``x - m`` and ``m``, the maximum along ``axis`` (kept). With ``finite_shift``, an
-    infinite maximum is replaced by 0, so that a slice of -inf (or one holding +inf) does
-    not give inf - inf: PyTorch's ``logsumexp`` does so (-inf and inf), its ``softmax`` and
-    ``log_softmax`` do not (NaN), and each op here follows its PyTorch twin."""
-    if axis == 1 and x.ndim == 2:  # (N, C) scores: the fast forms of ops/_reduce.py
-        m = max_rows(x)
-        total = sum_vector(m.reshape(-1)) if finite_shift else 0.0  # (tested for finite)
-    else:
-        m = _max(x, axis=axis, keepdims=True)  # x.max(...) without its Python wrapper
-        total = _sum(m, axis=None) if finite_shift else 0.0
-    if not isfinite(total):  # one cheap test for the rare case (a NaN sum says it too)
-        m = np.where(np.isfinite(m), m, 0)
-    return x - m, m
+def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
+    """``x - max(x)`` along one ``axis``. An infinite maximum gives inf - inf = NaN in its
+    slice, as PyTorch's ``softmax`` and ``log_softmax`` do (``LogSumExp`` shifts by 0
+    there instead, as PyTorch's ``logsumexp``)."""
+    if axis == 1 and x.ndim == 2:  # (N, C) scores: the fast form of ops/_reduce.py
+        return x - max_rows(x)
+    return x - _max(x, axis=axis, keepdims=True)  # x.max(...) without its Python wrapper
 
 
 def _sum_kept(a: np.ndarray, axis: int) -> np.ndarray:
@@ -51,8 +43,7 @@ class Softmax(Function):
 
     def forward(self, x, axis=-1):
         self.axis = _one_axis(x, axis, "softmax")
-        z, _ = _shifted(x, self.axis)
-        e = np.exp(z)
+        e = np.exp(_shifted(x, self.axis))
         out = e / _sum_kept(e, self.axis)
         self.save(out)
         return out
@@ -68,7 +59,7 @@ class LogSoftmax(Function):
 
     def forward(self, x, axis=-1):
         self.axis = _one_axis(x, axis, "log_softmax")
-        out, _ = _shifted(x, self.axis)
+        out = _shifted(x, self.axis)
         out -= np.log(_sum_kept(np.exp(out), self.axis))  # out is fresh
         self.save(out)
         return out
@@ -84,8 +75,10 @@ class LogSumExp(Function):
     def forward(self, x, axis=None, keepdims=False):
         axes = norm_axis(axis, x.ndim, "logsumexp")
         self.axes, self.keepdims = axes, keepdims
-        z, m = _shifted(x, axes, finite_shift=True)
-        e = np.exp(z)
+        m = _max(x, axis=axes, keepdims=True)
+        if not isfinite(_sum(m, axis=None)):  # one cheap test for the rare case (NaN too)
+            m = np.where(np.isfinite(m), m, 0)  # -inf or inf: shift by 0, not inf - inf
+        e = np.exp(x - m)
         s = _sum(e, axis=axes, keepdims=True)
         out = np.log(s) + m
         # NOTE: keep softmax(x) = e / s for backward; exp(x - out) would lose precision
