@@ -50,14 +50,12 @@ class Adagrad(Optimizer):
     def _update_group(self, group: dict[str, Any], items: list[tuple]) -> None:
         # Every parameter of the group at once, on the flat buffers (see Optimizer._flat),
         # when every parameter is at its first step or none is
-        state = self.state
-        has = [bool(state[p]) for p, _, _ in items]
-        fs = self._flat_step(group, items) if all(has) or not any(has) else None
+        fs = self._flat_step(group, items, fresh="sum")
         if fs is None:
             super()._update_group(group, items)
             return
-        flat, step = fs
-        if not has[0]:
+        flat, step, first = fs
+        if first:
             flat.arrays["sum"].fill(group["initial_accumulator_value"])
         t0, v0 = flat.scratch(0)
         t1, v1 = flat.scratch(1) if group["weight_decay"] != 0 else (None, None)

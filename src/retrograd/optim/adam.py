@@ -83,7 +83,7 @@ class Adam(Optimizer):
         if fs is None:
             super()._update_group(group, items)
             return
-        flat, step = fs
+        flat, step, _ = fs
         a = flat.arrays
         t0, v0 = flat.scratch(0)
         t1, v1 = flat.scratch(1) if self._needs_second(group) else (None, None)

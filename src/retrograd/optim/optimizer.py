@@ -254,16 +254,29 @@ class Optimizer:
         flat = self._flats[id(group)] = FlatState(items, states, keys, self._flat_steps)
         return flat
 
-    def _flat_step(self, group: dict[str, Any], items: list[tuple]) -> tuple | None:
-        """For a group update on the flat buffers: ``(flat, step)``, the buffers (see
-        :meth:`_flat`) and the new step count, already stored in every state (0 for an
-        algorithm that counts no steps). None to update the parameters one by one, also
-        when their step counts differ (a user may have set one)."""
+    def _flat_step(self, group: dict[str, Any], items: list[tuple],
+                   fresh: str | None = None) -> tuple | None:
+        """For a group update on the flat buffers: ``(flat, step, first)``, the buffers (see
+        :meth:`_flat`), the new step count, already stored in every state (0 for an
+        algorithm that counts no steps), and whether this is every parameter's first step.
+        None to update the parameters one by one, also when their step counts differ (a
+        user may have set one).
+
+        ``fresh``: a buffer that does not start at zero (SGD's momentum, Adagrad's sum),
+        which the algorithm sets itself at the first step; the flat path is then taken only
+        when every state has it or none has, and ``first`` says which."""
+        first = False
+        if fresh is not None:
+            state = self.state
+            has = [fresh in state[p] for p, _, _ in items]
+            if any(has) and not all(has):
+                return None
+            first = not has[0]
         flat = self._flat(group, items)
         if flat is None:
             return None
         if not self._flat_steps:
-            return flat, 0
+            return flat, 0, first
         states = [self.state[p] for p, _, _ in items]
         step = states[0]["step"]
         if any(s["step"] != step for s in states):
@@ -271,7 +284,7 @@ class Optimizer:
         step += 1
         for s in states:
             s["step"] = step
-        return flat, step
+        return flat, step, first
 
     def _not_writeable(self, p: Tensor) -> None:
         try:

@@ -64,23 +64,21 @@ class SGD(Optimizer):
         return ("momentum_buffer",)
 
     def _update_group(self, group: dict[str, Any], items: list[tuple]) -> None:
-        lr = group["lr"]
         if group["momentum"] != 0:
             # With momentum, on the flat buffers (see Optimizer._flat) when every parameter
             # is at its first step or none is; else one by one
-            state = self.state
-            has = ["momentum_buffer" in state[t] for t, _, _ in items]
-            fs = self._flat_step(group, items) if all(has) or not any(has) else None
+            fs = self._flat_step(group, items, fresh="momentum_buffer")
             if fs is None:
                 super()._update_group(group, items)
                 return
-            flat = fs[0]
+            flat, _, first = fs
             t0, v0 = flat.scratch(0)
             t1, v1 = flat.scratch(1) if self._needs_second(group) else (None, None)
             self._math([p for _, p, _ in items], [g for _, _, g in items],
                        flat.arrays["momentum_buffer"], flat.views["momentum_buffer"],
-                       (t0, t1), (v0, v1), group, first=not has[0])
+                       (t0, t1), (v0, v1), group, first)
             return
+        lr = group["lr"]
         if group["weight_decay"] != 0 or type(lr) is not float:
             super()._update_group(group, items)
             return
