@@ -66,8 +66,32 @@ def test_keep_is_np_where_with_zero(shapes, dtype, seed, where):
     np.testing.assert_array_equal(_bits(got), _bits(want))
 
 
-def test_both_paths_are_exercised():
-    assert 64 * 64 >= _MIN > 10 * 10
+def test_large_float_arrays_take_the_bit_path_and_small_ones_np_where(monkeypatch):
+    # the property tests above compare with np.where on shapes on both sides of _MIN; here
+    # the large case must not call np.where at all (else the speed-up is silently gone),
+    # and the small one must
+    rng = np.random.default_rng(1)
+    big = rng.normal(size=(64, 64)).astype(np.float32)
+    small = big[:10, :10].copy()
+    assert big.size >= _MIN > small.size
+    wants = {}
+    for name, a in (("big", big), ("small", small)):
+        cond = a > 0
+        wants[name] = (cond, np.where(cond, a, -a), np.where(cond, a, np.float32(0)))
+    calls = []
+    real = np.where
+
+    def counting(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(np, "where", counting)
+    for name, a in (("big", big), ("small", small)):
+        cond, want_select, want_keep = wants[name]
+        del calls[:]
+        np.testing.assert_array_equal(select(cond, a, -a), want_select)
+        np.testing.assert_array_equal(keep(a, cond), want_keep)
+        assert bool(calls) == (name == "small"), name
 
 
 def test_python_numbers_keep_np_where_promotion():
