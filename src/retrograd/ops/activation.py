@@ -48,7 +48,7 @@ def sigmoid_array(x: np.ndarray) -> np.ndarray:
     out = np.asarray(1 / (1 + e))  # 0-d input: ufuncs return a scalar, not an array
     # x < 0: e^x / (1 + e^x). Selected by bits, not np.multiply(where=), which branches
     # per element (~10x slower on signs in random order)
-    return np.asarray(select(np.asarray(x < 0), out * e, out))
+    return select(np.asarray(x < 0), out * e, out)  # (an array, also for 0-d input)
 
 
 def sigmoid_into(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray | None:
